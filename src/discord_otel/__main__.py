@@ -1,0 +1,3 @@
+from discord_otel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""Names of discord-otel's own environment variables (``OTEL_PYTHON_DISCORD_*``).
+
+Each is documented in the README's configuration table; their defaults and
+parsing live in :mod:`discord_otel.config`, the only module that reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+OTEL_PYTHON_DISCORD_UNTRACED_EVENTS: Final = "OTEL_PYTHON_DISCORD_UNTRACED_EVENTS"
+"""Comma-separated gateway events that are counted but never get a span."""
+
+OTEL_PYTHON_DISCORD_CAPTURE_USER_ID: Final = "OTEL_PYTHON_DISCORD_CAPTURE_USER_ID"
+"""``true`` to put the acting user's ID on spans (off: user IDs are personal data)."""
+
+OTEL_PYTHON_DISCORD_CAPTURE_MESSAGE_CONTENT: Final = "OTEL_PYTHON_DISCORD_CAPTURE_MESSAGE_CONTENT"
+"""``true`` to put message content on spans."""
+
+OTEL_PYTHON_DISCORD_CAPTURE_COMMAND_OPTIONS: Final = "OTEL_PYTHON_DISCORD_CAPTURE_COMMAND_OPTIONS"
+"""``true`` to put command option values on spans."""
+
+OTEL_PYTHON_DISCORD_CAPTURE_SQL_PARAMETERS: Final = "OTEL_PYTHON_DISCORD_CAPTURE_SQL_PARAMETERS"
+"""``true`` to let the asyncpg instrumentation record query parameters."""
+
+OTEL_PYTHON_DISCORD_EVENT_LOOP_LAG_INTERVAL: Final = "OTEL_PYTHON_DISCORD_EVENT_LOOP_LAG_INTERVAL"
+"""Seconds between two probes of the event loop's lag."""
+
+OTEL_PYTHON_DISCORD_SYSTEM_METRICS: Final = "OTEL_PYTHON_DISCORD_SYSTEM_METRICS"
+"""``preset`` (process and CPython runtime), ``all``, or ``off``."""
+
+OTEL_PYTHON_DISCORD_PROMETHEUS_ADDRESS: Final = "OTEL_PYTHON_DISCORD_PROMETHEUS_ADDRESS"
+"""``host:port`` for a Prometheus scrape endpoint; unset: none is served."""
+
+OTEL_PYTHON_DISCORD_HEALTH_ADDRESS: Final = "OTEL_PYTHON_DISCORD_HEALTH_ADDRESS"
+"""``host:port`` for the ``/livez`` and ``/readyz`` endpoints; unset: none is served."""
+
+OTEL_PYTHON_DISCORD_SHUTDOWN_TIMEOUT: Final = "OTEL_PYTHON_DISCORD_SHUTDOWN_TIMEOUT"
+"""Seconds the providers get to flush and shut down when the bot stops."""
+
+DISCORD_OTEL_SIMULATOR_URL: Final = "DISCORD_OTEL_SIMULATOR_URL"
+"""Set by ``discord-otel simulate`` for its child: the simulator's base URL.
+
+When present, discord.py's REST base and gateway URL are pointed at it."""
