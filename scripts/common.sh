@@ -42,8 +42,13 @@ ensure_venv() {
     # Reinstall only when pyproject.toml changed since the last install.
     if [ ! -f "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ] || [ "$(cat "$stamp")" != "$extras" ]; then
         log "installing discord-otel${extras:+[$extras]} into $VENV"
-        "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-        "$VENV/bin/python" -m pip install -q -e "$spec"
+        local pip_log="$VENV/pip-install.log"
+        if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+               "$VENV/bin/python" -m pip install -e "$spec"; } >"$pip_log" 2>&1; then
+            tail -n 40 "$pip_log" >&2
+            echo "error: installing discord-otel into $VENV failed (full log: $pip_log)" >&2
+            exit 1
+        fi
         printf '%s' "$extras" > "$stamp"
     fi
 }

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import start_http_server
 
 from tests.fixtures.postgres import PostgresServer
 from tests.fixtures.prometheus import PrometheusServer
@@ -43,14 +43,11 @@ def test_prometheus_scrapes_an_opentelemetry_endpoint(
         prometheus_server.add_target(address)
         up = prometheus_server.wait_for(f'up{{target="{address}"}} == 1')
         assert up[0]["value"][1] == "1"
-        series = prometheus_server.wait_for(
-            f'discord_gateway_events_total{{target="{address}"}}'
-        )
+        series = prometheus_server.wait_for(f'discord_gateway_events_total{{target="{address}"}}')
         assert series[0]["metric"]["discord_gateway_event"] == "MESSAGE_CREATE"
         assert series[0]["value"][1] == "3"
     finally:
         prometheus_server.remove_target(f"127.0.0.1:{port}")
         server.shutdown()
         thread.join(timeout=5)
-        provider.shutdown()
-        REGISTRY.unregister(reader._collector)
+        provider.shutdown()  # also unregisters the reader's collector
