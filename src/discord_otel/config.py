@@ -133,6 +133,20 @@ HEALTH_ADDRESS: Setting[tuple[str, int] | None] = Setting(
 )
 SHUTDOWN_TIMEOUT = Setting(env.OTEL_PYTHON_DISCORD_SHUTDOWN_TIMEOUT, 5.0, parse_seconds(0.1, 120.0))
 
+
+def parse_http_url(raw: str) -> str:
+    """An ``http://host:port`` base URL, without a trailing slash."""
+    value = raw.strip().rstrip("/")
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("http", "https") or not rest:
+        raise InvalidSetting("expected a URL like http://127.0.0.1:8080")
+    return value
+
+
+# Set by ``discord-otel simulate`` for its child; not a user setting, so it is
+# not in ALL_SETTINGS (nor in the README's table).
+SIMULATOR_URL: Setting[str | None] = Setting(env.DISCORD_OTEL_SIMULATOR_URL, None, parse_http_url)
+
 ALL_SETTINGS: tuple[Setting[Any], ...] = (
     UNTRACED_EVENTS,
     CAPTURE_USER_ID,
