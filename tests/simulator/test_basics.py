@@ -37,7 +37,8 @@ async def test_bot_replies_to_a_prefix_command_and_a_slash_command(
     calls = await sim.slash("echo", {"text": "hi"})
     (response,) = bodies(calls, "/interactions/{webhook_id}/{webhook_token}/callback")
     assert response == {"type": 4, "data": {"tts": False, "content": "hi"}}
-    assert bot.user is not None and bot.user.id == sim.state.bot_user.id
+    assert bot.user is not None
+    assert bot.user.id == sim.state.bot_user.id
     assert [c.name for c in sim.commands] == ["echo"]
 
 
@@ -54,5 +55,6 @@ async def test_a_client_sees_guilds_channels_and_members(
     simulated = sim.guild(0)
     assert guild.id == simulated.id
     assert {c.name for c in guild.text_channels} == {"general", "bot-commands"}
-    assert guild.chunked and guild.member_count == len(simulated.members) == len(guild.members)
+    assert guild.chunked
+    assert guild.member_count == len(simulated.members) == len(guild.members)
     assert any(op.name == "REQUEST_GUILD_MEMBERS" for op in sim.gateway_ops)
