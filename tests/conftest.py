@@ -2,4 +2,8 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.prometheus"]
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.prometheus",
+    "tests.fixtures.otlp_receiver",
+]
