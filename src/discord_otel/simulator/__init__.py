@@ -15,20 +15,37 @@ run their own bot against it with ``discord-otel simulate``.
             calls = await sim.send_message("!ping")
             result = await sim.run(Scenario.load("examples/scenarios/tour.yaml"))
             await bot.close()
+
+Names are imported on first use, so that the start-up hook in
+:mod:`discord_otel.simulator.redirect` stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from discord_otel.simulator.faults import Fault, Faults
-from discord_otel.simulator.gateway import GatewayOp
-from discord_otel.simulator.rest import RestCall
-from discord_otel.simulator.server import ReactionTimeout, Simulator, StepFailed
-
 if TYPE_CHECKING:
+    from discord_otel.simulator.faults import Fault, Faults
+    from discord_otel.simulator.gateway import GatewayOp
+    from discord_otel.simulator.rest import RestCall
     from discord_otel.simulator.runner import ScenarioResult, StepResult
     from discord_otel.simulator.scenario import Scenario, ScenarioError
+    from discord_otel.simulator.server import ReactionTimeout, Simulator, StepFailed
+
+_HOMES = {
+    "Fault": "faults",
+    "Faults": "faults",
+    "GatewayOp": "gateway",
+    "RestCall": "rest",
+    "ScenarioResult": "runner",
+    "StepResult": "runner",
+    "Scenario": "scenario",
+    "ScenarioError": "scenario",
+    "ReactionTimeout": "server",
+    "Simulator": "server",
+    "StepFailed": "server",
+}
 
 __all__ = [
     "Fault",
@@ -46,13 +63,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Scenarios pull in YAML and the runner; load them on first use only.
-    if name in ("Scenario", "ScenarioError"):
-        from discord_otel.simulator import scenario
-
-        return getattr(scenario, name)
-    if name in ("ScenarioResult", "StepResult"):
-        from discord_otel.simulator import runner
-
-        return getattr(runner, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
