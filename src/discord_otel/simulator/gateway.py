@@ -132,6 +132,14 @@ class Connection:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout)
 
+    def drop(self) -> None:
+        """Cut the TCP connection without a websocket close handshake."""
+        self.closed = True
+        self._wake.set()
+        self._writer.cancel()
+        if self._transport is not None:
+            self._transport.abort()
+
     async def close(self, code: int = 1000) -> None:
         await self.flush()
         self.closed = True
@@ -231,7 +239,8 @@ class Gateway:
         elif kind == "close":
             # An abrupt drop mid-run: the client must reconnect and RESUME on its own.
             session.connection = None
-            await connection.close(code=4000)
+            connection.drop()
+            return
         else:
             raise ValueError(
                 f"unknown reconnect kind {kind!r}: expected resume, invalid_session or close"
@@ -263,12 +272,6 @@ class Gateway:
                     continue
                 payload = json.loads(message.data)
                 op = int(payload.get("op", -1))
-                shard_id = (
-                    session.shard_id
-                    if session
-                    else int((payload.get("d") or {}).get("shard", [0])[0] if op == 2 else 0)
-                )
-                self.ops.append(GatewayOp(shard_id, op))
                 if op == 1:
                     connection.send('{"op":11,"d":null}')
                 elif op == 2:
@@ -277,6 +280,8 @@ class Gateway:
                     session = self._resume(connection, payload["d"])
                 elif op == 8 and session is not None:
                     self._request_members(session, payload["d"])
+                # Recorded once handled, so that IDENTIFY and RESUME carry their shard.
+                self.ops.append(GatewayOp(session.shard_id if session else 0, op))
         except Exception:  # a broken client must never take the simulator down
             logger.exception("simulator gateway connection failed")
         finally:

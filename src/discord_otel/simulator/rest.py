@@ -59,6 +59,12 @@ class RestCall:
     query: dict[str, str] = field(default_factory=dict)
     at: float = 0.0  # loop time the response was sent
     known: bool = True
+    headers: dict[str, str] = field(default_factory=dict)  # the response's headers
+
+    @property
+    def retried_by_client(self) -> bool:
+        """A 429 or 5xx: discord.py retries it, so it is not yet the bot's reaction."""
+        return self.status == 429 or self.status >= 500
 
     @property
     def key(self) -> str:
@@ -211,7 +217,8 @@ class RestApi:
         resources: dict[str, web.Resource] = {}
         for method, template, handler in routes:
             if template not in resources:
-                resources[template] = app.router.add_resource(API_PREFIX + template)
+                pattern = re.sub(r"\{(\w+_id)\}", r"{\1:\\d+}", template)
+                resources[template] = app.router.add_resource(API_PREFIX + pattern)
             resources[template].add_route(method, handler)
 
     @web.middleware
@@ -294,6 +301,7 @@ class RestApi:
             query=dict(request.query),
             at=asyncio.get_running_loop().time(),
             known=known,
+            headers=dict(response.headers),
         )
         self.log.append(call)
         self._on_call(call)

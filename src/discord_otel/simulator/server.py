@@ -67,7 +67,8 @@ class _Waiter:
 
     def take(self, call: RestCall) -> None:
         self.calls.append(call)
-        self.first.set()
+        if not call.retried_by_client:
+            self.first.set()
 
 
 class Simulator:
