@@ -1,6 +1,9 @@
 """An example AutoShardedClient: Discord (or the simulator) decides the shard count.
 
-discord-otel simulate --shards 2 --scenario examples/scenarios/sharded.yaml -- python examples/sharded_bot.py
+Run it against the simulator with
+
+    discord-otel simulate --shards 2 --scenario examples/scenarios/sharded.yaml \
+        -- python examples/sharded_bot.py
 """
 
 from __future__ import annotations
