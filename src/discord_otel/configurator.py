@@ -274,6 +274,10 @@ def initialize(
         pipeline.call_before_shutdown(logs.uninstall_handler)
         logs.install_export_warning_limiter()
         shutdown.install_hooks(pipeline)
+        if settings.health_address is not None:
+            from discord_otel import health
+
+            health.install(settings.health_address)
         return pipeline
 
 

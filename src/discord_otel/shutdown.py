@@ -35,9 +35,7 @@ def _live_clients() -> list[Any]:
         registry = importlib.import_module("discord_otel.instrumentation.clients")
     except ImportError:
         return list(_own_clients)
-    found = getattr(registry, "clients", None) or getattr(registry, "CLIENTS", None)
-    if found is None:
-        return list(_own_clients)
+    found = list(registry.live_clients())
     return [*found, *(c for c in _own_clients if c not in found)]
 
 
