@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from discord_otel.version import __version__
 
 if TYPE_CHECKING:  # each public name's module, for type checkers (add as they land)
-    pass
+    from discord_otel.configuration import configure
 
 # public name -> module that defines it
 _LAZY = {

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._configuration import (
@@ -167,6 +167,21 @@ def _prometheus_reader(address: tuple[str, int]) -> MetricReader | None:
     return PrometheusMetricReader()
 
 
+def _exporter_classes(signal: Literal["traces", "metrics", "logs"]) -> dict[str, Any]:
+    """The exporter classes the standard variables select for ``signal``; a bad
+    value costs that signal its export (with one warning), never the bot."""
+    try:
+        names = _get_exporter_names(signal)
+        index = ("traces", "metrics", "logs").index(signal)
+        arguments: list[list[str]] = [[], [], []]
+        arguments[index] = names
+        found = _import_exporters(*arguments)
+    except Exception as exc:
+        logger.warning("discord-otel: %s are not exported: %s", signal, exc)
+        return {}
+    return dict(found[index])
+
+
 def build_pipeline(
     settings: DiscordOtelSettings,
     *,
@@ -175,9 +190,9 @@ def build_pipeline(
 ) -> TelemetryPipeline:
     """Providers, processors and readers from the standard variables and ``settings``;
     sets them as the global providers."""
-    span_classes, metric_classes, log_classes = _import_exporters(
-        _get_exporter_names("traces"), _get_exporter_names("metrics"), _get_exporter_names("logs")
-    )
+    span_classes = _exporter_classes("traces")
+    metric_classes = _exporter_classes("metrics")
+    log_classes = _exporter_classes("logs")
     span_counts, metric_counts, log_counts = (
         SignalCounts("spans"),
         SignalCounts("metric exports"),
