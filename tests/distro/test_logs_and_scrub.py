@@ -1,0 +1,132 @@
+"""Secret scrubbing, the OTLP handler's exclusions, console trace ids, and the
+exporters' rate-limited warnings (in process, with in-memory providers)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+
+from discord_otel import logs
+from discord_otel.scrub import register_secret, scrub_text, scrub_url
+
+BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
+INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OmFiY2RlZmdoaWprbG1ub3A"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"POST https://discord.com/api/v10/interactions/123/{INTERACTION_TOKEN}/callback",
+            "POST https://discord.com/api/v10/interactions/123/REDACTED/callback",
+        ),
+        (
+            f"https://discord.com/api/v10/webhooks/42/{INTERACTION_TOKEN}/messages/@original?wait=1",
+            "https://discord.com/api/v10/webhooks/42/REDACTED/messages/@original?wait=1",
+        ),
+        (f"token is {BOT_TOKEN}.", "token is REDACTED."),
+        (
+            "{'Authorization': 'Bot abcdefghijklmnopqrstuvwxyz'}",
+            "{'Authorization': 'Bot REDACTED'}",
+        ),
+        ("GET /channels/123/messages", "GET /channels/123/messages"),
+    ],
+)
+def test_scrub_text(text: str, expected: str) -> None:
+    assert scrub_text(text) == expected
+
+
+def test_registered_secret_and_url_filter() -> None:
+    register_secret("simulated.Zm9vYmFyYmF6cXV4")
+    assert scrub_text("login with simulated.Zm9vYmFyYmF6cXV4 ok") == "login with REDACTED ok"
+    import yarl
+
+    url = yarl.URL(f"http://127.0.0.1:5000/api/v10/webhooks/9/{INTERACTION_TOKEN}")
+    assert scrub_url(url) == "http://127.0.0.1:5000/api/v10/webhooks/9/REDACTED"
+
+
+@pytest.fixture
+def otlp_logger() -> tuple[logging.Logger, InMemoryLogRecordExporter, logs.OtlpLoggingHandler]:  # type: ignore[misc]
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    handler = logs.OtlpLoggingHandler(logger_provider=provider)
+    logs.install_record_scrubber()
+    root = logging.getLogger("distro_test_root")
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    yield root, exporter, handler
+    root.removeHandler(handler)
+    provider.shutdown()
+
+
+def test_handler_scrubs_correlates_and_excludes_the_pipeline(otlp_logger) -> None:  # type: ignore[no-untyped-def]
+    root, exporter, _ = otlp_logger
+    tracer = TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("command ping") as span:
+        root.getChild("discord.webhook").warning(
+            "POST %s responded with 429", f"https://x/api/webhooks/1/{INTERACTION_TOKEN}"
+        )
+    # the exporter's own warnings never go back into the export
+    pipeline_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    record = pipeline_logger.makeRecord(
+        pipeline_logger.name, logging.ERROR, __file__, 1, "Failed to export", (), None
+    )
+    otlp_logger[2].handle(record)
+    exported = exporter.get_finished_logs()
+    assert len(exported) == 1
+    log = exported[0].log_record
+    assert log.body == "POST https://x/api/webhooks/1/REDACTED responded with 429"
+    context = span.get_span_context()
+    assert log.trace_id == context.trace_id
+    assert log.span_id == context.span_id
+    assert not any(str(key).startswith("otel") for key in (log.attributes or {}))
+
+
+def test_exception_text_is_scrubbed(otlp_logger) -> None:  # type: ignore[no-untyped-def]
+    root, exporter, _ = otlp_logger
+    try:
+        raise RuntimeError(f"failed POST /interactions/5/{INTERACTION_TOKEN}/callback")
+    except RuntimeError:
+        root.exception("request failed")
+    attributes = exporter.get_finished_logs()[0].log_record.attributes or {}
+    assert INTERACTION_TOKEN not in str(dict(attributes))
+    assert "REDACTED" in str(attributes["exception.message"])
+
+
+def test_console_formatter_shows_trace_id() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    test_logger = logging.getLogger("distro_test_console")
+    test_logger.propagate = False
+    test_logger.addHandler(handler)
+    logs.decorate_console_handlers(test_logger)
+    tracer = TracerProvider().get_tracer("t")
+    try:
+        test_logger.warning("outside")
+        with tracer.start_as_current_span("s") as span:
+            test_logger.warning("inside")
+    finally:
+        test_logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "WARNING outside"
+    assert lines[1] == f"WARNING inside trace_id={span.get_span_context().trace_id:032x}"
+
+
+def test_export_warnings_are_rate_limited() -> None:
+    limiter = logs.ExportWarningLimiter(interval=60)
+
+    def record(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("opentelemetry.x", logging.WARNING, __file__, 1, msg, args, None)
+
+    queue_full = [limiter.filter(record("Queue full, dropping %s.", "span")) for _ in range(1000)]
+    assert queue_full.count(True) == 1
+    failures = [limiter.filter(record("Failed to export %s batch", "spans")) for _ in range(50)]
+    assert failures.count(True) == 1
+    assert not limiter.filter(record("Shutdown called, ignoring %s.", "span"))
