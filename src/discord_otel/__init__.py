@@ -17,6 +17,8 @@ from discord_otel.version import __version__
 
 if TYPE_CHECKING:  # each public name's module, for type checkers (add as they land)
     from discord_otel.configuration import configure
+    from discord_otel.context import set_discord_context
+    from discord_otel.instrumentation import DiscordInstrumentor
 
 # public name -> module that defines it
 _LAZY = {

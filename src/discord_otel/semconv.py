@@ -36,6 +36,7 @@ UNKNOWN_COMMAND: Final = "(unknown)"
 # --- Span events --------------------------------------------------------------
 EVENT_RATELIMITED: Final = "discord.ratelimited"
 EVENT_INTERACTION_ACK: Final = "discord.interaction.ack"
+EVENT_EXCEPTION: Final = "exception"
 
 # --- Attributes: discord.* ----------------------------------------------------
 GATEWAY_EVENT: Final = "discord.gateway.event"
@@ -58,6 +59,9 @@ TASK_NAME: Final = "discord.task.name"
 RECONNECT_KIND: Final = "discord.gateway.reconnect.kind"
 RATELIMIT_SCOPE: Final = "discord.ratelimit.scope"
 RATELIMIT_RETRY_AFTER: Final = "discord.ratelimit.retry_after"
+INTERACTION_ACK_DURATION: Final = "discord.interaction.ack.duration"
+"""Seconds from gateway receipt to the initial response (on the ack span event)."""
+EXTENSION_NAME: Final = "discord.extension.name"
 
 # --- Attributes: semantic conventions -----------------------------------------
 ERROR_TYPE: Final = "error.type"
@@ -67,6 +71,9 @@ URL_TEMPLATE: Final = "url.template"
 SERVER_ADDRESS: Final = "server.address"
 DB_SYSTEM_NAME: Final = "db.system.name"
 DB_OPERATION_NAME: Final = "db.operation.name"
+HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
 
 # --- Attribute values ---------------------------------------------------------
 OUTCOME_SUCCESS: Final = "success"
@@ -77,6 +84,9 @@ COMMAND_TYPE_SLASH: Final = "slash"
 COMMAND_TYPE_HYBRID: Final = "hybrid"
 COMMAND_TYPE_USER: Final = "user"
 COMMAND_TYPE_MESSAGE: Final = "message"
+
+COMPONENT_TYPE_MODAL: Final = "modal"
+"""``discord.component.type`` of a modal submit."""
 
 RECONNECT_RESUME: Final = "resume"
 RECONNECT_IDENTIFY: Final = "identify"

@@ -1,0 +1,218 @@
+"""Application commands: slash (with groups), user and message context menus,
+hybrid commands invoked as slash commands, and autocomplete.
+
+- ``CommandTree._call(interaction)`` (looked up per call by the tree's invoker
+  task): one ``command {qualified name}`` span, or ``autocomplete {command}``.
+  What ``_call`` raises (``CommandNotFound``, failed checks of a context menu
+  ...) is seen here and passed on unchanged to the tree's ``_dispatch_error``.
+- ``app_commands.Command._invoke_error_handlers``: where the tree reports a
+  slash command's failure (``CheckFailure``, ``CommandOnCooldown``,
+  ``MissingPermissions``, ``CommandInvokeError`` ...).
+- ``ContextMenu._invoke``: a context menu's failure, raised through it.
+- Autocomplete failures are only logged by discord.py: a logging filter on
+  ``discord.app_commands.tree`` records them.
+
+The command is resolved by the tree inside ``_call``, so the span's name and
+attributes are settled when it is materialised (at the first REST call) or at
+the end.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from discord_otel import semconv
+from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation.commands import (
+    context_attributes,
+    end_command,
+    start_command,
+)
+from discord_otel.instrumentation.handlers import (
+    ErrorLogFilter,
+    Handler,
+    record_error_on_handler,
+)
+from discord_otel.instrumentation.patching import Patcher
+from discord_otel.instrumentation.safety import report
+from discord_otel.instrumentation.spans import DiscordSpan
+
+_filter = ErrorLogFilter()
+_TREE_LOGGER = "discord.app_commands.tree"
+
+
+def resolved_command(interaction: Any) -> Any:
+    return getattr(interaction, "_cs_command", None)
+
+
+def describe(command: Any) -> tuple[str, str, str | None]:
+    """(qualified name, command type, cog) of a resolved tree command."""
+    if command is None:
+        return semconv.UNKNOWN_COMMAND, semconv.COMMAND_TYPE_SLASH, None
+    if isinstance(command, app_commands.ContextMenu):
+        kind = (
+            semconv.COMMAND_TYPE_USER
+            if command.type is discord.AppCommandType.user
+            else semconv.COMMAND_TYPE_MESSAGE
+        )
+        return command.qualified_name, kind, None
+    kind = semconv.COMMAND_TYPE_SLASH
+    cog = None
+    wrapped = getattr(command, "wrapped", None)
+    if wrapped is not None and getattr(wrapped, "__commands_is_hybrid__", False):
+        kind = semconv.COMMAND_TYPE_HYBRID
+        cog_obj = getattr(wrapped, "cog", None)
+    else:
+        cog_obj = getattr(command, "binding", None)
+    if cog_obj is not None:
+        cog_name = getattr(cog_obj, "qualified_name", None) or getattr(
+            cog_obj, "__cog_name__", None
+        )
+        cog = cog_name if isinstance(cog_name, str) else None
+    name = command.qualified_name
+    return (name if isinstance(name, str) else semconv.UNKNOWN_COMMAND), kind, cog
+
+
+def _initial_kind(interaction: Any) -> str:
+    data = interaction.data or {}
+    kind = data.get("type", 1)
+    if kind == 2:
+        return semconv.COMMAND_TYPE_USER
+    if kind == 3:
+        return semconv.COMMAND_TYPE_MESSAGE
+    return semconv.COMMAND_TYPE_SLASH
+
+
+def _options(interaction: Any) -> str:
+    data = interaction.data or {}
+    parts: list[str] = []
+
+    def walk(options: Any) -> None:
+        for option in options or []:
+            if option.get("type") in (1, 2):
+                walk(option.get("options"))
+            elif "value" in option:
+                parts.append(f"{option.get('name')}={option.get('value')!r}")
+
+    walk(data.get("options"))
+    return ", ".join(parts)
+
+
+def _resolver(interaction: Any, autocomplete: bool) -> Callable[[DiscordSpan], None]:
+    def resolve(span: DiscordSpan) -> None:
+        name, kind, cog = describe(resolved_command(interaction))
+        template = semconv.SPAN_AUTOCOMPLETE if autocomplete else semconv.SPAN_COMMAND
+        span.rename(template.format(name=name))
+        span.set_internal(semconv.COMMAND_NAME, name)
+        if not autocomplete:
+            span.set_internal(semconv.COMMAND_TYPE, kind)
+        if cog is not None:
+            span.set_internal(semconv.COG, cog)
+
+    return resolve
+
+
+async def _call(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    rt = runtime.active
+    interaction = args[0] if args else kwargs.get("interaction")
+    if rt is None or interaction is None:
+        return await wrapped(*args, **kwargs)
+    autocomplete = interaction.type is discord.InteractionType.autocomplete
+    handler: Handler | None = None
+    kind = semconv.COMMAND_TYPE_SLASH
+    try:
+        attributes = context_attributes(
+            rt, interaction.guild, interaction.channel, interaction.user
+        )
+        if rt.settings.capture_command_options:
+            attributes[semconv.COMMAND_OPTIONS] = _options(interaction)
+        if autocomplete:
+            attributes[semconv.COMMAND_NAME] = semconv.UNKNOWN_COMMAND
+            handler = Handler(
+                rt,
+                semconv.SPAN_AUTOCOMPLETE.format(name=semconv.UNKNOWN_COMMAND),
+                attributes,
+                resolve=_resolver(interaction, True),
+            )
+        else:
+            kind = _initial_kind(interaction)
+            handler = start_command(
+                rt, semconv.UNKNOWN_COMMAND, kind, attributes, _resolver(interaction, False)
+            )
+    except Exception:
+        report("app command start")
+    try:
+        return await wrapped(*args, **kwargs)
+    except Exception as exc:
+        if handler is not None and handler.span.error is None:
+            handler.span.record_error(exc)
+        raise
+    finally:
+        if handler is not None:
+            try:
+                span = handler.span
+                if span.resolve is not None:
+                    resolve = span.resolve
+                    span.resolve = None
+                    resolve(span)
+                if autocomplete:
+                    handler.close()
+                else:
+                    name, final_kind, _ = describe(resolved_command(interaction))
+                    if final_kind != kind:  # keep command.active balanced
+                        active = rt.instruments.command_active
+                        active[kind] = active.get(kind, 1) - 1
+                        active[final_kind] = active.get(final_kind, 0) + 1
+                    end_command(
+                        handler,
+                        name,
+                        final_kind,
+                        bool(getattr(interaction, "command_failed", False)),
+                    )
+            except Exception:
+                report("app command end")
+
+
+async def _record_and_reraise(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    except Exception as exc:
+        if runtime.active is not None:
+            try:
+                record_error_on_handler(exc)
+            except Exception:
+                report("context menu error")
+        raise
+
+
+async def _invoke_error_handlers(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if runtime.active is not None:
+        try:
+            error = args[1] if len(args) > 1 else kwargs.get("error")
+            if isinstance(error, BaseException):
+                record_error_on_handler(error)
+        except Exception:
+            report("app command error")
+    return await wrapped(*args, **kwargs)
+
+
+def instrument(patcher: Patcher) -> None:
+    patcher.wrap(app_commands.CommandTree, "_call", _call)
+    patcher.wrap(app_commands.Command, "_invoke_error_handlers", _invoke_error_handlers)
+    patcher.wrap(app_commands.ContextMenu, "_invoke", _record_and_reraise)
+    logging.getLogger(_TREE_LOGGER).addFilter(_filter)
+
+
+def uninstrument() -> None:
+    logging.getLogger(_TREE_LOGGER).removeFilter(_filter)

@@ -1,0 +1,213 @@
+"""Prefix and hybrid commands (``discord.ext.commands``).
+
+- ``BotBase.invoke(ctx)``: one ``command {qualified name}`` SERVER span per
+  invocation (looked up per call from ``process_commands``). A message with the
+  prefix but no known command is ``command (unknown)`` failing with
+  ``CommandNotFound`` -- what the user typed never becomes a name.
+- ``Command.dispatch_error(ctx, error)``: where discord.py reports a command's
+  failure (checks, cooldowns, missing permissions, converter and callback
+  errors, for prefix and hybrid invocations alike): recorded on the current
+  command span. ``Bot.invoke`` itself swallows them, so a wrapper around it
+  could not see them.
+
+A hybrid command invoked as a slash command goes through the app command tree
+(app_commands.py), which opens the one span; its errors still arrive here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from discord.ext import commands
+from opentelemetry.util import types
+
+from discord_otel import semconv
+from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation.handlers import Handler, record_error_on_handler
+from discord_otel.instrumentation.metrics import FastHistogram, _Series
+from discord_otel.instrumentation.patching import Patcher
+from discord_otel.instrumentation.safety import report
+from discord_otel.instrumentation.spans import DiscordSpan, error_type
+
+
+def command_type(command: Any) -> str:
+    if getattr(command, "__commands_is_hybrid__", False):
+        return semconv.COMMAND_TYPE_HYBRID
+    return semconv.COMMAND_TYPE_PREFIX
+
+
+_series_cache: dict[tuple[Any, ...], _Series] = {}
+
+
+def command_series(
+    histogram: FastHistogram, name: str, kind: str, outcome: str, error: str | None
+) -> _Series:
+    key = (id(histogram), name, kind, outcome, error)
+    series = _series_cache.get(key)
+    if series is None:
+        attributes: dict[str, Any] = {
+            semconv.COMMAND_NAME: name,
+            semconv.COMMAND_TYPE: kind,
+            semconv.COMMAND_OUTCOME: outcome,
+        }
+        if error is not None:
+            attributes[semconv.ERROR_TYPE] = error
+        series = _series_cache[key] = histogram.series(key[1:], attributes)
+    return series
+
+
+def start_command(
+    rt: runtime.Runtime,
+    name: str,
+    kind: str,
+    attributes: dict[str, types.AttributeValue],
+    resolve: Callable[[DiscordSpan], None] | None = None,
+) -> Handler:
+    attributes[semconv.COMMAND_NAME] = name
+    attributes[semconv.COMMAND_TYPE] = kind
+    active = rt.instruments.command_active
+    active[kind] = active.get(kind, 0) + 1
+    return Handler(rt, semconv.SPAN_COMMAND.format(name=name), attributes, resolve=resolve)
+
+
+def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
+    rt = handler.rt
+    span = handler.span
+    failed = failed or span.error is not None
+    outcome = semconv.OUTCOME_ERROR if failed else semconv.OUTCOME_SUCCESS
+    error = None
+    if span.error is not None:
+        error = error_type(span.error)
+    elif failed:
+        error = semconv.ERROR_TYPE_OTHER
+    span.rename(semconv.SPAN_COMMAND.format(name=name))
+    span.set_internal(semconv.COMMAND_NAME, name)
+    span.set_internal(semconv.COMMAND_TYPE, kind)
+    span.set_internal(semconv.COMMAND_OUTCOME, outcome)
+    if error is not None and span.error is None:
+        span.set_internal(semconv.ERROR_TYPE, error)
+    duration = handler.close()
+    active = rt.instruments.command_active
+    active[kind] = active.get(kind, 1) - 1
+    histogram = rt.instruments.command_duration
+    histogram.record(command_series(histogram, name, kind, outcome, error), duration, span.real)
+
+
+def context_attributes(
+    rt: runtime.Runtime, guild: Any, channel: Any, user: Any
+) -> dict[str, types.AttributeValue]:
+    attributes: dict[str, types.AttributeValue] = {}
+    if guild is not None:
+        attributes[semconv.GUILD_ID] = str(guild.id)
+    if channel is not None:
+        attributes[semconv.CHANNEL_ID] = str(channel.id)
+    if user is not None and rt.settings.capture_user_id:
+        attributes[semconv.USER_ID] = str(user.id)
+    return attributes
+
+
+def _cog_name(command: Any) -> str | None:
+    cog = getattr(command, "cog", None)
+    if cog is None:
+        return None
+    name = getattr(cog, "qualified_name", None)
+    return name if isinstance(name, str) else None
+
+
+def _prefix_name(ctx: Any) -> str:
+    command = ctx.command
+    if command is None:
+        return semconv.UNKNOWN_COMMAND
+    name = command.qualified_name
+    return name if isinstance(name, str) else semconv.UNKNOWN_COMMAND
+
+
+_original_invoke: Callable[..., Any] = commands.bot.BotBase.invoke
+
+
+def _invoke(self: Any, ctx: Any, /) -> Any:
+    """``BotBase.invoke``: a plain function, not a coroutine, so that a message
+    without a command (every message) gets discord.py's own coroutine back."""
+    rt = runtime.active
+    if rt is None or (ctx.command is None and not ctx.invoked_with):
+        return _original_invoke(self, ctx)
+    return _invoke_command(rt, ctx, partial(_original_invoke, self), (ctx,), {})
+
+
+async def _invoke_command(
+    rt: runtime.Runtime,
+    ctx: Any,
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    handler = None
+    kind = semconv.COMMAND_TYPE_PREFIX
+    try:
+        kind = command_type(ctx.command)
+        attributes = context_attributes(rt, ctx.guild, ctx.channel, ctx.author)
+        cog = _cog_name(ctx.command)
+        if cog is not None:
+            attributes[semconv.COG] = cog
+        if rt.settings.capture_message_content and isinstance(ctx.message.content, str):
+            attributes[semconv.MESSAGE_CONTENT] = ctx.message.content
+        handler = start_command(rt, _prefix_name(ctx), kind, attributes, _resolve_prefix(ctx))
+        if ctx.command is None:
+            handler.span.record_error(commands.CommandNotFound("Command is not found"))
+    except Exception:
+        report("command start")
+    try:
+        return await wrapped(*args, **kwargs)
+    except Exception as exc:
+        if handler is not None and handler.span.error is None:
+            handler.span.record_error(exc)
+        raise
+    finally:
+        if handler is not None:
+            try:
+                if rt.settings.capture_command_options:
+                    handler.span.set_internal(semconv.COMMAND_OPTIONS, _prefix_options(ctx))
+                end_command(handler, _prefix_name(ctx), kind, bool(ctx.command_failed))
+            except Exception:
+                report("command end")
+
+
+def _resolve_prefix(ctx: Any) -> Callable[[DiscordSpan], None]:
+    def resolve(span: DiscordSpan) -> None:
+        name = _prefix_name(ctx)
+        span.rename(semconv.SPAN_COMMAND.format(name=name))
+        span.set_internal(semconv.COMMAND_NAME, name)
+
+    return resolve
+
+
+def _prefix_options(ctx: Any) -> str:
+    args = [repr(a) for a in list(ctx.args)[2 if ctx.command and ctx.command.cog else 1 :]]
+    args += [f"{k}={v!r}" for k, v in dict(ctx.kwargs).items()]
+    return ", ".join(args)
+
+
+async def _dispatch_error(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    if runtime.active is not None:
+        try:
+            error = args[1] if len(args) > 1 else kwargs.get("error")
+            if isinstance(error, BaseException):
+                record_error_on_handler(error)
+        except Exception:
+            report("dispatch_error")
+    return await wrapped(*args, **kwargs)
+
+
+def instrument(patcher: Patcher) -> None:
+    global _original_invoke
+    _original_invoke = commands.bot.BotBase.invoke
+    patcher.replace(commands.bot.BotBase, "invoke", _invoke)
+    patcher.wrap(commands.Command, "dispatch_error", _dispatch_error)
+
+
+def uninstrument() -> None:
+    _series_cache.clear()

@@ -1,0 +1,297 @@
+"""Gateway dispatch: event counting, ``gateway {EVENT}`` spans, connects and reconnects.
+
+discord.py resolves a dispatch as ``ws._discord_parsers[event](data)``, where
+``_discord_parsers`` is the very ``state.parsers`` dict built in
+``ConnectionState.__init__``. We leave that dict alone and give each websocket
+its own dict of wrapped parsers, installed by a hook on
+``ConnectionState._update_references(ws)`` -- which ``DiscordWebSocket.from_client``
+calls for every new connection before the first event -- so clients built
+before ``instrument()`` are handled on their next connection and every wrapper
+knows its shard id without looking it up.
+
+Per event the wrapper costs one integer increment (all events), plus for traced
+events a :class:`GatewaySpan` (a start timestamp, nothing exported unless
+something needs it) held in ``spans.CURRENT`` while the parser runs, so the
+listener, command and component tasks discord.py creates inherit it.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import discord
+from discord.gateway import DiscordWebSocket
+from discord.state import ConnectionState
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.util import types
+
+from discord_otel import semconv
+from discord_otel.instrumentation import clients, runtime, startup
+from discord_otel.instrumentation.patching import Patcher
+from discord_otel.instrumentation.safety import report
+from discord_otel.instrumentation.spans import (
+    CURRENT,
+    PROXY,
+    PROXY_CONTEXT,
+    ROLE_GATEWAY,
+    DiscordSpan,
+)
+
+Parser = Callable[[Any], None]
+
+_INTERACTION_TYPES = {t.value: t.name for t in discord.InteractionType}
+
+# websockets whose parsers we replaced, to put discord.py's dict back
+_instrumented_ws: weakref.WeakSet[DiscordWebSocket] = weakref.WeakSet()
+
+
+class GatewaySpan(DiscordSpan):
+    role = ROLE_GATEWAY
+    kind = SpanKind.CONSUMER
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        name: str,
+        attributes: dict[str, types.AttributeValue],
+        start_ns: int,
+        data: Any,
+    ) -> None:
+        self.tracer = tracer
+        self.name = name
+        self.attributes = attributes  # shared per (event, shard): copied before any write
+        self.start_ns = start_ns
+        self.data = data
+        self.lazy_attributes = self._payload_attributes
+
+    def _payload_attributes(self) -> Mapping[str, types.AttributeValue]:
+        data = self.data
+        self.data = None
+        extra: dict[str, types.AttributeValue] = {}
+        if isinstance(data, dict):
+            guild_id = data.get("guild_id")
+            if guild_id is not None:
+                extra[semconv.GUILD_ID] = str(guild_id)
+            channel_id = data.get("channel_id")
+            if channel_id is None:
+                channel = data.get("channel")
+                if isinstance(channel, dict):
+                    channel_id = channel.get("id")
+            if channel_id is not None:
+                extra[semconv.CHANNEL_ID] = str(channel_id)
+            rt = runtime.active
+            if rt is not None:
+                settings = rt.settings
+                if settings.capture_message_content and isinstance(data.get("content"), str):
+                    extra[semconv.MESSAGE_CONTENT] = data["content"]
+                if settings.capture_user_id:
+                    author = data.get("author") or data.get("user") or {}
+                    member = data.get("member") or {}
+                    user = author or member.get("user") or {}
+                    if isinstance(user, dict) and user.get("id") is not None:
+                        extra[semconv.USER_ID] = str(user["id"])
+        return extra
+
+
+def build_parsers(
+    rt: runtime.Runtime, client: Any, parsers: dict[str, Parser], shard: int
+) -> dict[str, Parser]:
+    tracing = rt.refresh_tracing()
+    wrapped: dict[str, Parser] = {}
+    for event, func in parsers.items():
+        cell = rt.instruments.event_cell(event, shard)
+        if event == "INTERACTION_CREATE":
+            wrapped[event] = _interaction_parser(rt, event, shard, func, cell, tracing)
+        elif event == "READY":
+            wrapped[event] = _ready_parser(rt, client, shard, func, cell, tracing)
+        elif not tracing or event in rt.untraced:
+            wrapped[event] = _counting_parser(func, cell)
+        else:
+            wrapped[event] = _traced_parser(rt, event, shard, func, cell)
+    return wrapped
+
+
+def _counting_parser(func: Parser, cell: list[int]) -> Parser:
+    def parse(data: Any) -> None:
+        cell[0] += 1
+        return func(data)
+
+    return parse
+
+
+def _traced_parser(
+    rt: runtime.Runtime, event: str, shard: int, func: Parser, cell: list[int]
+) -> Parser:
+    tracer = rt.tracer
+    name = semconv.SPAN_GATEWAY.format(event=event)
+    attributes: dict[str, types.AttributeValue] = {
+        semconv.GATEWAY_EVENT: event,
+        semconv.SHARD_ID: shard,
+    }
+    time_ns = time.time_ns
+    current = CURRENT
+
+    def parse(data: Any) -> None:
+        cell[0] += 1
+        span = GatewaySpan(tracer, name, attributes, time_ns(), data)
+        token = current.set(span)
+        try:
+            return func(data)
+        finally:
+            current.reset(token)
+            if span.real is None:
+                span.end_ns = time_ns()
+            else:
+                span.finish()
+
+    return parse
+
+
+def _interaction_parser(
+    rt: runtime.Runtime,
+    event: str,
+    shard: int,
+    func: Parser,
+    cell: list[int],
+    tracing: bool,
+) -> Parser:
+    inner = (
+        _traced_parser(rt, event, shard, func, cell)
+        if tracing and event not in rt.untraced
+        else _counting_parser(func, cell)
+    )
+
+    def parse(data: Any) -> None:
+        try:
+            rt.interactions.put(
+                int(data["id"]),
+                (time.time_ns(), _INTERACTION_TYPES.get(data.get("type"), "unknown")),
+            )
+        except Exception:
+            report("interaction receipt")
+        return inner(data)
+
+    return parse
+
+
+def _ready_parser(
+    rt: runtime.Runtime, client: Any, shard: int, func: Parser, cell: list[int], tracing: bool
+) -> Parser:
+    inner = (
+        _traced_parser(rt, "READY", shard, func, cell)
+        if tracing and "READY" not in rt.untraced
+        else _counting_parser(func, cell)
+    )
+
+    def parse(data: Any) -> None:
+        try:
+            return inner(data)
+        finally:
+            try:
+                startup.gateway_ready(client, shard)
+            except Exception:
+                report("ready")
+
+    return parse
+
+
+# --- hooks ---------------------------------------------------------------------
+
+
+def _update_references(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    result = wrapped(*args, **kwargs)
+    rt = runtime.active
+    if rt is None:
+        return result
+    try:
+        ws = args[0] if args else kwargs["ws"]
+        parsers: dict[str, Parser] = instance.parsers
+        if getattr(ws, "_discord_parsers", None) is parsers:
+            client = instance._get_client()
+            shard = getattr(ws, "shard_id", None) or 0
+            ws._discord_parsers = build_parsers(rt, client, parsers, shard)
+            _instrumented_ws.add(ws)
+            clients.track(client)
+    except Exception:
+        report("gateway parsers")
+    return result
+
+
+async def _from_client(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    rt = runtime.active
+    if rt is None:
+        return await wrapped(*args, **kwargs)
+    client = args[0] if args else kwargs.get("client")
+    shard = kwargs.get("shard_id") or 0
+    initial = bool(kwargs.get("initial"))
+    try:
+        if initial:
+            startup.gateway_connecting(rt, client, shard)
+        else:
+            kind = semconv.RECONNECT_RESUME if kwargs.get("resume") else semconv.RECONNECT_IDENTIFY
+            rt.instruments.reconnects.add(
+                1, {semconv.SHARD_ID: shard, semconv.RECONNECT_KIND: kind}
+            )
+    except Exception:
+        report("gateway connect")
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        if initial:
+            try:
+                startup.gateway_failed(client, shard, exc)
+            except Exception:
+                report("gateway connect")
+        raise
+
+
+async def _connect(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Hold the proxy span in the connection task's context (see spans.py)."""
+    rt = runtime.active
+    token = None
+    if rt is not None:
+        try:
+            clients.track(instance)
+            rt.instruments.start_lag_probe(instance)
+            if rt.refresh_tracing():
+                from opentelemetry import trace
+
+                if trace.get_current_span() is not PROXY:
+                    token = otel_context.attach(PROXY_CONTEXT)
+        except Exception:
+            report("connect")
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+        try:
+            startup.client_closed(instance)
+        except Exception:
+            report("connect")
+
+
+def instrument(patcher: Patcher) -> None:
+    patcher.wrap(ConnectionState, "_update_references", _update_references)
+    patcher.wrap(DiscordWebSocket, "from_client", _from_client)
+    patcher.wrap(discord.Client, "connect", _connect)
+    patcher.wrap(discord.AutoShardedClient, "connect", _connect)
+
+
+def uninstrument() -> None:
+    for ws in list(_instrumented_ws):
+        try:
+            ws._discord_parsers = ws._connection.parsers
+        except Exception:
+            report("gateway restore")
+    _instrumented_ws.clear()

@@ -1,0 +1,119 @@
+"""The common life of a command, component, modal or autocomplete span.
+
+A handler span is always exported (``finish(force=True)``) and materialises
+its deferred parents (listener, gateway). In metrics-only mode it is still a
+:class:`DiscordSpan` held in ``CURRENT`` -- it never becomes a real span --
+because that is where ``dispatch_error`` and friends record the failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextvars import Token
+from typing import Any
+
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util import types
+
+from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation.safety import report
+from discord_otel.instrumentation.spans import (
+    CURRENT,
+    ROLE_HANDLER,
+    DiscordSpan,
+    EnterTokens,
+    enter,
+    leave,
+    parent_of_new_span,
+)
+
+
+class Handler:
+    __slots__ = ("perf_start", "rt", "span", "tokens")
+
+    def __init__(
+        self,
+        rt: runtime.Runtime,
+        name: str,
+        attributes: dict[str, types.AttributeValue],
+        links: Sequence[Link] = (),
+        resolve: Callable[[DiscordSpan], None] | None = None,
+    ) -> None:
+        self.rt = rt
+        span = DiscordSpan(rt.tracer, name, attributes, time.time_ns())
+        span.role = ROLE_HANDLER
+        span.kind = SpanKind.SERVER
+        if links:
+            span.links = list(links)
+        if resolve is not None:
+            span.resolve = resolve
+        self.span = span
+        self.tokens: EnterTokens | Token[DiscordSpan | None]
+        if rt.tracing:
+            parent_of_new_span(span)
+            self.tokens = enter(span)
+        else:
+            span.parent = CURRENT.get()
+            self.tokens = CURRENT.set(span)
+        self.perf_start = time.perf_counter()
+
+    def close(self) -> float:
+        """Leave the scope and export the span; returns the duration in seconds."""
+        duration = time.perf_counter() - self.perf_start
+        tokens = self.tokens
+        if isinstance(tokens, tuple):
+            leave(tokens)
+        else:
+            CURRENT.reset(tokens)
+        if self.rt.tracing:
+            self.span.finish(force=True)
+        return duration
+
+
+def current_handler() -> DiscordSpan | None:
+    span = CURRENT.get()
+    return span.handler() if span is not None else None
+
+
+def record_error_on_handler(error: BaseException) -> None:
+    handler = current_handler()
+    if handler is not None and handler.error is None:
+        handler.record_error(error)
+
+
+class ErrorLogFilter(logging.Filter):
+    """Marks the current handler failed when discord.py logs the exception it swallowed.
+
+    discord.py reports autocomplete and dynamic-item callback failures only by
+    ``_log.exception(...)``; this filter never drops a record.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            if record.exc_info and runtime.active is not None:
+                error = record.exc_info[1]
+                if isinstance(error, BaseException):
+                    record_error_on_handler(error)
+        except Exception:
+            report("error log filter")
+        return True
+
+
+class ErrorRecorder:
+    """Stands in for a view's or modal's ``on_error`` on the instance: records, then delegates."""
+
+    __slots__ = ("had_instance_attribute", "original")
+
+    def __init__(self, original: Callable[..., Any], had_instance_attribute: bool) -> None:
+        self.original = original
+        self.had_instance_attribute = had_instance_attribute
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if len(args) >= 2 and isinstance(args[1], BaseException):
+                record_error_on_handler(args[1])
+        except Exception:
+            report("on_error recorder")
+        return self.original(*args, **kwargs)

@@ -1,0 +1,199 @@
+"""Listener runs: ``listener {event}`` spans and ``discord.listener.duration``.
+
+``Client.dispatch`` (and ``Bot.dispatch`` for ``extra_events``) schedule each
+listener as a task running ``self._run_event(coro, event_name, ...)``, looked up
+per call, so clients built before ``instrument()`` are covered. Our
+``_run_event`` does exactly what discord.py's does (the listener's exception
+goes, the same object, to ``on_error``) and times the run.
+
+The listener span is deferred (see spans.py): a listener that does nothing but
+compute costs a timestamp and a histogram bucket increment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_left
+from collections.abc import Callable
+from time import perf_counter, time_ns
+from typing import Any
+
+import discord
+from opentelemetry.util import types
+
+from discord_otel import semconv
+from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation.metrics import FastHistogram, _Series
+from discord_otel.instrumentation.patching import Patcher
+from discord_otel.instrumentation.safety import report
+from discord_otel.instrumentation.spans import (
+    DiscordSpan,
+    EnterTokens,
+    enter,
+    error_type,
+    leave,
+    parent_of_new_span,
+)
+
+
+class _Listener:
+    """Per event name: precomputed span name, attributes and histogram series."""
+
+    __slots__ = (
+        "attributes",
+        "bounds",
+        "errors",
+        "histogram",
+        "name",
+        "series",
+        "span_name",
+        "tracer",
+        "tracing",
+    )
+
+    def __init__(self, rt: runtime.Runtime, name: str, histogram: FastHistogram) -> None:
+        self.name = name
+        self.tracer = rt.tracer
+        self.tracing = rt.tracing
+        self.bounds = histogram.bounds
+        self.span_name = semconv.SPAN_LISTENER.format(name=name)
+        self.attributes: dict[str, types.AttributeValue] = {semconv.LISTENER_NAME: name}
+        self.histogram = histogram
+        self.series = histogram.series(name, {semconv.LISTENER_NAME: name})
+        self.errors: dict[str, _Series] = {}
+
+    def error_series(self, kind: str) -> _Series:
+        series = self.errors.get(kind)
+        if series is None:
+            series = self.errors[kind] = self.histogram.series(
+                (self.name, kind), {semconv.LISTENER_NAME: self.name, semconv.ERROR_TYPE: kind}
+            )
+        return series
+
+
+_listeners: dict[str, _Listener] = {}
+
+
+def _listener(rt: runtime.Runtime, name: str) -> _Listener:
+    found = _listeners.get(name)
+    if found is None:
+        found = _Listener(rt, name, rt.instruments.listener_duration)
+        if len(_listeners) < 10_000:  # event names come from code, but stay bounded
+            _listeners[name] = found
+    return found
+
+
+def refresh() -> None:
+    """Forget cached per-listener state (tracing may have been switched on)."""
+    _listeners.clear()
+
+
+async def _run_event(
+    self: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any
+) -> None:
+    """``Client._run_event`` with the listener timed and, when tracing, a deferred span.
+
+    Same behaviour as discord.py's (2.0 to 2.7): run the listener, ignore
+    ``CancelledError``, hand any other exception to ``self.on_error``. It is a
+    replacement rather than a wrapper because a wrapper around ``_run_event``
+    never sees the listener's exception, and a wrapper around the listener
+    costs a coroutine per run on the hottest path of the bot.
+    """
+    listener = _listeners.get(event_name)
+    if listener is None:
+        listener = _new_listener(event_name)
+    span = None
+    tokens = None
+    if listener is not None and listener.tracing:
+        try:
+            span = DiscordSpan(listener.tracer, listener.span_name, listener.attributes, time_ns())
+            parent_of_new_span(span)
+            tokens = enter(span)
+        except Exception:
+            report("listener start")
+    start = perf_counter()
+    try:
+        await coro(*args, **kwargs)
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        _record(listener, span, exc, perf_counter() - start)
+        try:
+            await self.on_error(event_name, *args, **kwargs)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            _leave(span, tokens)
+        return
+    duration = perf_counter() - start
+    if span is None:
+        if listener is not None:  # inlined FastHistogram.record: the hottest record
+            series = listener.series
+            series.counts[bisect_left(listener.bounds, duration)] += 1
+            series.total += duration
+            if duration < series.low:
+                series.low = duration
+            if duration > series.high:
+                series.high = duration
+        return
+    _record(listener, span, None, duration)
+    _leave(span, tokens)
+
+
+def _leave(span: DiscordSpan | None, tokens: EnterTokens | None) -> None:
+    try:
+        if tokens is not None:
+            leave(tokens)
+        if span is not None:
+            span.finish()
+    except Exception:
+        report("listener end")
+
+
+def _new_listener(event_name: str) -> _Listener | None:
+    rt = runtime.active
+    if rt is None:
+        return None
+    try:
+        return _listener(rt, event_name)
+    except Exception:
+        report("listener")
+        return None
+
+
+def _record(
+    listener: _Listener | None, span: DiscordSpan | None, error: Exception | None, duration: float
+) -> None:
+    if listener is None:
+        return
+    try:
+        if span is not None and error is not None:
+            span.record_error(error)
+        real = span.real if span is not None else None
+        if error is None:
+            if real is None:  # inlined FastHistogram.record: the hottest record
+                series = listener.series
+                series.counts[bisect_left(listener.histogram.bounds, duration)] += 1
+                series.total += duration
+                if duration < series.low:
+                    series.low = duration
+                if duration > series.high:
+                    series.high = duration
+            else:
+                listener.histogram.record(listener.series, duration, real)
+        else:
+            listener.histogram.record(listener.error_series(error_type(error)), duration, real)
+    except Exception:
+        report("listener record")
+
+
+def instrument(patcher: Patcher) -> None:
+    _listeners.clear()
+    rt = runtime.active
+    if rt is not None:
+        rt.on_tracing_change.append(refresh)
+    patcher.replace(discord.Client, "_run_event", _run_event)
+
+
+def uninstrument() -> None:
+    _listeners.clear()

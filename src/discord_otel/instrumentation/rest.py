@@ -1,0 +1,284 @@
+"""Discord REST calls: ``HTTPClient.request`` and the webhook/interaction adapter.
+
+One CLIENT span per call named ``{METHOD} {route template}`` -- the template
+(``Route.path``) never holds an id or a token; the formatted URL is never read.
+The span covers the whole call, rate-limit retries included; each attempt's
+response is observed through ``json_or_text(response)``, which both request
+loops call once per attempt (patched in ``discord.http`` and
+``discord.webhook.async_``): a 429 adds a ``discord.ratelimited`` event
+(``retry_after``, scope, attempt number) and counts ``discord.rest.ratelimits``;
+the rate-limit headers feed ``discord.rest.ratelimit.remaining``.
+
+While our span is current, HTTP-level instrumentations (aiohttp-client) are
+suppressed: this is the HTTP client span, and theirs would carry the token in
+the URL.
+
+The interaction callback (``POST /interactions/{id}/{token}/callback``) also
+gives the interaction's initial response time: gateway receipt -> callback
+done, a ``discord.interaction.ack`` event on the handler span and the
+``discord.interaction.ack.duration`` histogram.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import urlsplit
+
+import discord.http
+import discord.webhook.async_
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from discord_otel import semconv
+from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation.metrics import _Series
+from discord_otel.instrumentation.patching import Patcher
+from discord_otel.instrumentation.safety import report
+from discord_otel.instrumentation.spans import CURRENT
+
+INTERACTION_CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
+
+_SCOPES = {
+    "user": semconv.RATELIMIT_BUCKET,
+    "global": semconv.RATELIMIT_GLOBAL,
+    "shared": semconv.RATELIMIT_SHARED,
+}
+
+
+class _Call:
+    __slots__ = ("attempts", "span", "status", "template")
+
+    def __init__(self, template: str, span: Span | None) -> None:
+        self.template = template
+        self.span = span
+        self.status: int | None = None
+        self.attempts = 0
+
+
+_CALL: ContextVar[_Call | None] = ContextVar("discord_otel_rest_call", default=None)
+_hosts: dict[str, str] = {}
+_series_cache: dict[tuple[Any, ...], _Series] = {}
+
+
+def _host(base: str) -> str:
+    host = _hosts.get(base)
+    if host is None:
+        host = urlsplit(base).hostname or ""
+        if len(_hosts) < 64:
+            _hosts[base] = host
+    return host
+
+
+def _observe(call: _Call, response: Any, data: Any) -> None:
+    rt = runtime.active
+    if rt is None:
+        return
+    call.attempts += 1
+    status = int(response.status)
+    call.status = status
+    headers = response.headers
+    remaining = headers.get("X-Ratelimit-Remaining")
+    if remaining is not None:
+        try:
+            if len(rt.instruments.ratelimit_remaining) < 1000:
+                rt.instruments.ratelimit_remaining[call.template] = int(float(remaining))
+        except ValueError:
+            pass
+    if status != 429:
+        return
+    retry_after = data.get("retry_after") if isinstance(data, dict) else None
+    if isinstance(data, dict) and data.get("global"):
+        scope = semconv.RATELIMIT_GLOBAL
+    else:
+        scope = _SCOPES.get(str(headers.get("X-RateLimit-Scope", "user")).lower(), "bucket")
+    rt.instruments.ratelimits.add(
+        1, {semconv.URL_TEMPLATE: call.template, semconv.RATELIMIT_SCOPE: scope}
+    )
+    if call.span is not None:
+        attributes: dict[str, Any] = {
+            semconv.RATELIMIT_SCOPE: scope,
+            semconv.HTTP_REQUEST_RESEND_COUNT: call.attempts - 1,
+            semconv.HTTP_RESPONSE_STATUS_CODE: status,
+        }
+        if isinstance(retry_after, (int, float)):
+            attributes[semconv.RATELIMIT_RETRY_AFTER] = float(retry_after)
+        call.span.add_event(semconv.EVENT_RATELIMITED, attributes)
+
+
+def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def json_or_text(response: Any) -> Any:
+        data = await original(response)
+        call = _CALL.get()
+        if call is not None:
+            try:
+                _observe(call, response, data)
+            except Exception:
+                report("rest attempt")
+        return data
+
+    json_or_text.__wrapped__ = original  # type: ignore[attr-defined]
+    json_or_text.__name__ = getattr(original, "__name__", "json_or_text")
+    json_or_text.__qualname__ = getattr(original, "__qualname__", "json_or_text")
+    return json_or_text
+
+
+def _message_id(result: Any) -> int | None:
+    if not isinstance(result, dict):
+        return None
+    resource = result.get("resource")
+    message = resource.get("message") if isinstance(resource, dict) else None
+    if message is None and "channel_id" in result and "author" in result:
+        message = result
+    if isinstance(message, dict) and message.get("id") is not None:
+        try:
+            return int(message["id"])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+async def _request(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    rt = runtime.active
+    route = args[0] if args else kwargs.get("route")
+    if rt is None or route is None:
+        return await wrapped(*args, **kwargs)
+    call = None
+    token = None
+    call_token = None
+    span = None
+    start = time.perf_counter()
+    try:
+        method = str(route.method)
+        template = str(route.path)
+        if rt.tracing:
+            span = rt.tracer.start_span(
+                semconv.SPAN_REST.format(method=method, route=template),
+                kind=SpanKind.CLIENT,
+                attributes={
+                    semconv.HTTP_REQUEST_METHOD: method,
+                    semconv.URL_TEMPLATE: template,
+                    semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
+                },
+            )
+            ctx = trace.set_span_in_context(span)
+            ctx = otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, ctx)
+            token = otel_context.attach(ctx)
+        call = _Call(template, span)
+        call_token = _CALL.set(call)
+    except Exception:
+        report("rest start")
+    error: BaseException | None = None
+    result: Any = None
+    try:
+        result = await wrapped(*args, **kwargs)
+        return result
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if call is not None:
+            try:
+                _finish(rt, route, call, span, error, result, time.perf_counter() - start)
+            except Exception:
+                report("rest end")
+        if call_token is not None:
+            _CALL.reset(call_token)
+        if token is not None:
+            otel_context.detach(token)
+
+
+def _finish(
+    rt: runtime.Runtime,
+    route: Any,
+    call: _Call,
+    span: Span | None,
+    error: BaseException | None,
+    result: Any,
+    duration: float,
+) -> None:
+    method = str(route.method)
+    status = call.status
+    if status is None:
+        status = getattr(getattr(error, "response", None), "status", None)
+    error_kind: str | None = None
+    if status is not None and status >= 400:
+        error_kind = str(status)
+    elif error is not None:
+        error_kind = type(error).__name__
+    if span is not None:
+        if status is not None:
+            span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, status)
+        if call.attempts > 1:
+            span.set_attribute(semconv.HTTP_REQUEST_RESEND_COUNT, call.attempts - 1)
+        if error_kind is not None:
+            span.set_attribute(semconv.ERROR_TYPE, error_kind)
+            span.set_status(Status(StatusCode.ERROR, error_kind))
+        span.end()
+    key = (method, call.template, status, error_kind)
+    series = _series_cache.get(key)
+    histogram = rt.instruments.rest_duration
+    if series is None:
+        attributes: dict[str, Any] = {
+            semconv.HTTP_REQUEST_METHOD: method,
+            semconv.URL_TEMPLATE: call.template,
+        }
+        if status is not None:
+            attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
+        if error_kind is not None:
+            attributes[semconv.ERROR_TYPE] = error_kind
+        series = histogram.series(key, attributes)
+        if len(_series_cache) < 5000:
+            _series_cache[key] = series
+    histogram.record(series, duration, span)
+    if error is not None:
+        return
+    if call.template == INTERACTION_CALLBACK:
+        _acknowledged(rt, route)
+    if rt.tracing:
+        message_id = _message_id(result)
+        if message_id is not None:
+            current = CURRENT.get()
+            handler = current.handler() if current is not None else None
+            if handler is not None:
+                rt.message_spans.put(message_id, handler.get_span_context())
+
+
+def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
+    try:
+        interaction_id = int(route.webhook_id)
+    except (TypeError, ValueError):
+        return
+    found = rt.interactions.pop(interaction_id)
+    if found is None:
+        return
+    received_ns, kind = found
+    seconds = max(0.0, (time.time_ns() - received_ns) / 1e9)
+    histogram = rt.instruments.ack_duration
+    series = histogram.series(("ack", kind), {semconv.INTERACTION_TYPE: kind})
+    current = CURRENT.get()
+    handler = current.handler() if current is not None else None
+    real = handler.real if handler is not None else None
+    histogram.record(series, seconds, real)
+    if real is not None:
+        real.add_event(
+            semconv.EVENT_INTERACTION_ACK,
+            {semconv.INTERACTION_ACK_DURATION: seconds, semconv.INTERACTION_TYPE: kind},
+        )
+
+
+def instrument(patcher: Patcher) -> None:
+    patcher.wrap(discord.http.HTTPClient, "request", _request)
+    patcher.wrap(discord.webhook.async_.AsyncWebhookAdapter, "request", _request)
+    for module in (discord.http, discord.webhook.async_):
+        patcher.replace(module, "json_or_text", _json_or_text_wrapper(module.json_or_text))
+
+
+def uninstrument() -> None:
+    _series_cache.clear()

@@ -1,0 +1,354 @@
+"""Deferred ("lazy") spans: the design that keeps the gateway hot path cheap.
+
+A sampled SDK span costs about as much as discord.py's own parse and dispatch
+of a ``MESSAGE_CREATE``. So at gateway dispatch and for each listener run we
+store only a start timestamp in a small :class:`DiscordSpan`, and the real SDK
+span (with its original start time) is created -- *materialised* -- only when
+something needs it:
+
+- a command, component, modal, autocomplete or task starts under it (those are
+  always exported and materialise their parents);
+- a REST call, a database query or a user span starts under it: the SDK tracer
+  asks the parent for its ``SpanContext``;
+- a log record asks for the current span, or an error is recorded.
+
+A message that triggers nothing produces no span at all.
+
+How other code finds the current Discord span without an OpenTelemetry
+``context.attach`` per event: the innermost Discord span is kept in the
+:data:`CURRENT` context variable, and the OpenTelemetry context holds one shared
+:data:`PROXY` span that forwards to ``CURRENT.get()``. The proxy is attached
+once for the whole gateway connection (``Client.connect``); tasks that
+discord.py creates while dispatching copy both variables, so a listener run only
+sets ``CURRENT``. Where the proxy is not in the context (e.g. a task started in
+``setup_hook``), :func:`enter` attaches it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar, Token
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    INVALID_SPAN_CONTEXT,
+    Link,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+)
+from opentelemetry.util import types
+
+from discord_otel import semconv
+from discord_otel.instrumentation.safety import report
+
+EMPTY_CONTEXT = Context()
+
+ROLE_GATEWAY = 0
+ROLE_LISTENER = 1
+ROLE_HANDLER = 2  # command, component, modal, autocomplete: always exported
+ROLE_TASK = 3
+
+
+class DiscordSpan(Span):
+    """A span that becomes a real SDK span only on first real use.
+
+    Class-level defaults keep construction to the few fields that vary.
+    """
+
+    real: Span | None = None
+    end_ns: int | None = None
+    parent: DiscordSpan | None = None
+    parent_context: Context | None = None
+    lazy_attributes: Callable[[], Mapping[str, types.AttributeValue]] | None = None
+    links: list[Link] | None = None
+    error: BaseException | None = None
+    role: int = ROLE_LISTENER
+    kind: SpanKind = SpanKind.INTERNAL
+    # called once just before materialising, to settle the final name/attributes
+    resolve: Callable[[DiscordSpan], None] | None = None
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        name: str,
+        attributes: dict[str, types.AttributeValue],
+        start_ns: int,
+    ) -> None:
+        self.tracer = tracer
+        self.name = name
+        self.attributes = attributes
+        self.start_ns = start_ns
+
+    # --- materialisation ---------------------------------------------------
+    def materialise(self) -> Span:
+        real = self.real
+        if real is not None:
+            return real
+        try:
+            resolve = self.resolve
+            if resolve is not None:
+                self.resolve = None
+                resolve(self)
+            parent = self.parent
+            if parent is not None:
+                ctx = trace.set_span_in_context(parent.materialise(), EMPTY_CONTEXT)
+            elif self.parent_context is not None:
+                ctx = self.parent_context
+            else:
+                ctx = EMPTY_CONTEXT
+            attributes = self.discord_attributes()
+            real = self.tracer.start_span(
+                self.name,
+                context=ctx,
+                kind=self.kind,
+                attributes=attributes,
+                links=self.links,
+                start_time=self.start_ns,
+            )
+        except Exception:
+            report("materialise")
+            real = INVALID_SPAN
+        self.real = real
+        if self.end_ns is not None:
+            real.end(end_time=self.end_ns)
+        return real
+
+    @property
+    def materialised(self) -> bool:
+        return self.real is not None
+
+    def set_internal(self, key: str, value: types.AttributeValue) -> None:
+        """Set an attribute without forcing the span to exist."""
+        real = self.real
+        if real is not None:
+            real.set_attribute(key, value)
+        else:  # copy on write: the initial dict may be shared by many spans
+            self.attributes = {**self.attributes, key: value}
+
+    def rename(self, name: str) -> None:
+        real = self.real
+        if real is not None:
+            real.update_name(name)
+        else:
+            self.name = name
+
+    def record_error(self, exc: BaseException) -> None:
+        """Remember the failure; the span is exported with an error status."""
+        self.error = exc
+
+    def finish(self, force: bool = False) -> None:
+        """End the scope: exported if forced, failed, or already materialised."""
+        end_ns = time.time_ns()
+        error = self.error
+        if error is not None or force:
+            real = self.materialise()
+            if error is not None:
+                mark_error(real, error)
+            real.end(end_time=end_ns)
+        elif self.real is not None:
+            self.real.end(end_time=end_ns)
+        else:
+            self.end_ns = end_ns
+
+    def discord_attributes(self) -> dict[str, types.AttributeValue]:
+        """This span's attributes (lazy ones included), without materialising it."""
+        lazy = self.lazy_attributes
+        if lazy is not None:
+            self.lazy_attributes = None
+            self.attributes = {**self.attributes, **lazy()}
+        return self.attributes
+
+    def handler(self) -> DiscordSpan | None:
+        """The nearest command/component/modal/autocomplete span, self included."""
+        span: DiscordSpan | None = self
+        while span is not None:
+            if span.role == ROLE_HANDLER:
+                return span
+            span = span.parent
+        return None
+
+    def ancestors(self) -> Iterator[DiscordSpan]:
+        span: DiscordSpan | None = self
+        while span is not None:
+            yield span
+            span = span.parent
+
+    # --- opentelemetry.trace.Span -----------------------------------------
+    def get_span_context(self) -> SpanContext:
+        return self.materialise().get_span_context()
+
+    def is_recording(self) -> bool:
+        return self.materialise().is_recording()
+
+    def end(self, end_time: int | None = None) -> None:
+        self.finish()
+
+    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
+        self.materialise().set_attributes(attributes)
+
+    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        self.materialise().set_attribute(key, value)
+
+    def add_event(
+        self,
+        name: str,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+    ) -> None:
+        self.materialise().add_event(name, attributes, timestamp)
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        self.materialise().add_link(context, attributes)
+
+    def update_name(self, name: str) -> None:
+        self.materialise().update_name(name)
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        self.materialise().set_status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        self.materialise().record_exception(exception, attributes, timestamp, escaped)
+
+    def __repr__(self) -> str:
+        return f"DiscordSpan({self.name!r}, materialised={self.real is not None})"
+
+
+class _CurrentDiscordSpan(Span):
+    """The one span object in the OpenTelemetry context: forwards to ``CURRENT``."""
+
+    @staticmethod
+    def _target() -> Span:
+        span = CURRENT.get()
+        if span is None:
+            return INVALID_SPAN
+        return span.materialise()
+
+    def get_span_context(self) -> SpanContext:
+        span = CURRENT.get()
+        if span is None:
+            return INVALID_SPAN_CONTEXT
+        return span.get_span_context()
+
+    def is_recording(self) -> bool:
+        return self._target().is_recording()
+
+    def end(self, end_time: int | None = None) -> None:
+        return None  # the instrumentation ends its spans itself
+
+    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
+        self._target().set_attributes(attributes)
+
+    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        self._target().set_attribute(key, value)
+
+    def add_event(
+        self,
+        name: str,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+    ) -> None:
+        self._target().add_event(name, attributes, timestamp)
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        self._target().add_link(context, attributes)
+
+    def update_name(self, name: str) -> None:
+        self._target().update_name(name)
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        self._target().set_status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        self._target().record_exception(exception, attributes, timestamp, escaped)
+
+    def __repr__(self) -> str:
+        return f"CurrentDiscordSpan({CURRENT.get()!r})"
+
+
+CURRENT: ContextVar[DiscordSpan | None] = ContextVar("discord_otel_current_span", default=None)
+PROXY = _CurrentDiscordSpan()
+PROXY_CONTEXT = trace.set_span_in_context(PROXY, EMPTY_CONTEXT)
+
+
+def proxy_is_current() -> bool:
+    return trace.get_current_span() is PROXY
+
+
+EnterTokens = tuple[Token[DiscordSpan | None], object | None]
+
+
+def enter(span: DiscordSpan) -> EnterTokens:
+    """Make ``span`` the current span for this task (see the module docstring)."""
+    token = CURRENT.set(span)
+    if trace.get_current_span() is PROXY:
+        return token, None
+    return token, otel_context.attach(trace.set_span_in_context(PROXY))
+
+
+def leave(tokens: EnterTokens) -> None:
+    token, otel_token = tokens
+    if otel_token is not None:
+        otel_context.detach(otel_token)  # type: ignore[arg-type]
+    CURRENT.reset(token)
+
+
+def parent_of_new_span(span: DiscordSpan) -> None:
+    """Parent ``span`` under the current span: the Discord span, or the user's own span."""
+    current = trace.get_current_span()
+    if current is PROXY or current is INVALID_SPAN or isinstance(current, DiscordSpan):
+        span.parent = CURRENT.get()
+    elif current.get_span_context().is_valid:
+        span.parent_context = otel_context.get_current()
+    else:
+        span.parent = CURRENT.get()
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` of an exception: its class name, unwrapping invoke wrappers."""
+    original = getattr(exc, "original", None)
+    if isinstance(original, BaseException) and type(exc).__name__ in _WRAPPERS:
+        exc = original
+    return type(exc).__name__
+
+
+_WRAPPERS = frozenset({"CommandInvokeError", "HybridCommandError"})
+
+
+def mark_error(span: Span, exc: BaseException) -> None:
+    """Error status, ``error.type`` and an exception event (type only: messages may hold data)."""
+    kind = error_type(exc)
+    span.set_attribute(semconv.ERROR_TYPE, kind)
+    span.set_status(Status(StatusCode.ERROR, kind))
+    span.add_event(semconv.EVENT_EXCEPTION, {semconv.EXCEPTION_TYPE: _qualified(exc)})
+
+
+def _qualified(exc: BaseException) -> str:
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def link_to(span_context: SpanContext | None) -> Sequence[Link]:
+    if span_context is None or not span_context.is_valid:
+        return ()
+    return (Link(span_context),)
