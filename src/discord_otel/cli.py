@@ -16,7 +16,11 @@ from collections.abc import Callable, Sequence
 from discord_otel.version import __version__
 
 # Modules that provide subcommands, in the order --help lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("discord_otel.simulator.cli", "discord_otel.doctor")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "discord_otel.simulator.cli",
+    "discord_otel.demo.cli",
+    "discord_otel.doctor",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
