@@ -1,0 +1,117 @@
+"""``python -m benchmarks [--quick|--smoke]``: run the harness, write the report.
+
+Writes ``results.json``, ``RESULTS.md`` and ``ratios.png`` into ``--out``
+(default ``benchmarks/results``). See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import harness, report
+from benchmarks.postgres import postgres
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a short run (2 rounds, small counts)")
+    size.add_argument("--smoke", action="store_true", help="tiny counts, one round (the test)")
+    parser.add_argument("--rounds", type=int, help="override the number of rounds")
+    parser.add_argument(
+        "--modes", help="comma-separated subset of: " + ",".join(m.name for m in harness.MODES)
+    )
+    parser.add_argument("--workloads", help="comma-separated subset of W1,W2,W3")
+    parser.add_argument("--out", type=Path, default=harness.HERE / "results")
+    parser.add_argument("--no-micro", action="store_true", help="skip the micro costs")
+    parser.add_argument("--no-plot", action="store_true", help="skip ratios.png")
+    parser.add_argument("--no-db", action="store_true", help="W2 without PostgreSQL")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    preset = "smoke" if args.smoke else "quick" if args.quick else "full"
+    sizes = harness.Sizes.preset(preset)
+    if args.rounds:
+        sizes.rounds = args.rounds
+    names = args.modes.split(",") if args.modes else [m.name for m in harness.MODES]
+    if "baseline" not in names:
+        names.insert(0, "baseline")
+    modes = [harness.MODE_BY_NAME[n] for n in names]
+    workloads = args.workloads.split(",") if args.workloads else list(harness.WORKLOADS)
+    workdir = harness.workdir_for(args.out)
+    began = time.time()
+    load_before = harness._load()
+    print(f"benchmarks: {preset} run, {sizes.rounds} round(s), work files in {workdir}", flush=True)
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    micro = None
+    if not args.no_micro:
+        from benchmarks import micro as micro_module
+
+        micro = micro_module.run_isolated(sizes.micro_n)
+        progress("micro costs: " + ", ".join(f"{k} {v:.2f}us" for k, v in micro.items()))
+    try:
+        with harness.otlp_sink(workdir) as sink_port:
+            db = postgres() if not args.no_db and "W2" in workloads else _nothing()
+            with db as dsn:
+                raw = asyncio.run(
+                    harness.run_all(
+                        sizes,
+                        modes,
+                        workloads,
+                        sink_port=sink_port,
+                        pg_dsn=dsn,
+                        workdir=workdir,
+                        progress=progress,
+                    )
+                )
+        raw["meta"] = report.machine_info()
+        raw["meta"].update(
+            {
+                "preset": preset,
+                "rounds": sizes.rounds,
+                "events": sizes.events,
+                "memory_events": sizes.memory_events,
+                "started": began,
+                "elapsed_s": time.time() - began,
+                "load_before": load_before,
+                "load_after": harness._load(),
+                "database": bool(dsn),
+                "modes": [m.name for m in modes],
+                "workloads": workloads,
+            }
+        )
+        raw["micro"] = micro
+        raw["summary"] = harness.summarise(raw, modes, workloads)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+        (args.out / "RESULTS.md").write_text(report.markdown(raw, modes, workloads))
+        if not args.no_plot:
+            report.plot(raw, modes, workloads, args.out / "ratios.png")
+        print(report.console_table(raw, modes, workloads))
+        print(f"benchmarks: wrote {args.out / 'RESULTS.md'}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""The benchmark bot: a plain discord.py ``commands.Bot``, run as its own process.
+
+Run as ``python benchmarks/bot.py`` (baseline, peers) or under
+``opentelemetry-instrument python benchmarks/bot.py`` (our modes). It imports
+nothing of OpenTelemetry or discord-otel itself, so the baseline is a bot alone.
+
+The harness drives it through the simulator with control messages (a member
+posts ``bench:...`` in the channel) and reads its answers from the simulator's
+REST log (the bot posts ``bench:...`` replies). Measurement is bot-side and
+costs two clock reads per workload plus one integer increment per counted event:
+
+- ``bench:arm W N``: start a loopback workload (W1: N MESSAGE_CREATE follow,
+  W3: N PRESENCE_UPDATE / TYPING_START, W2: N commands); the clock starts here;
+- ``bench:end``: end of a W1/W3 flood (W2 ends when the N-th command replied);
+- ``bench:feed W``: feed the pre-built payloads of workload W straight into
+  ``DiscordWebSocket.received_message`` (no socket), W2 with a bounded window;
+- the reply ``bench:done {json}`` carries wall and CPU seconds, counts, RSS.
+
+Environment: ``DISCORD_OTEL_SIMULATOR_URL``, ``DISCORD_TOKEN``, ``BENCH_FEEDS``
+(a JSON file of pre-built payloads per workload), ``BENCH_PG_DSN`` (asyncpg),
+``BENCH_PEER`` (``argus`` or ``prometheus``), ``BENCH_PEER_PORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from typing import Any
+
+import discord
+import yarl
+from discord.ext import commands
+from discord.gateway import DiscordWebSocket
+
+W2_WINDOW = 16  # commands in flight at once (both paths)
+
+
+def _redirect() -> None:
+    # The same two class attributes discord-otel's redirect sets; done here so that
+    # the baseline bot imports nothing of discord-otel.
+    base = os.environ["DISCORD_OTEL_SIMULATOR_URL"].rstrip("/")
+    discord.http.Route.BASE = base + "/api/v10"
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL("ws" + base[len("http") :] + "/gateway")
+
+
+def _rss_kb() -> tuple[int, int]:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    try:
+        with open("/proc/self/statm") as handle:
+            current = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    except OSError:
+        current = 0
+    return peak, current
+
+
+def _instrumented() -> bool:
+    """Is discord-otel's discord.py instrumentation active in this process?"""
+    if "discord_otel.instrumentation" not in sys.modules:
+        return False
+    return hasattr(discord.Client.__dict__.get("_schedule_event"), "__wrapped__")
+
+
+class Bench:
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.count = 0  # W1 events seen by the listener
+        self.done = 0  # W2 commands that got their reply
+        self.done_event = asyncio.Event()
+        self.workload: str | None = None
+        self.target = 0
+        self.t0 = 0.0
+        self.c0 = 0.0
+        self.channel: Any = None
+        self.pool: Any = None
+        self.db_queries = 0
+        self.errors = 0
+        feeds = os.environ.get("BENCH_FEEDS")
+        self.feeds: dict[str, list[str]] = {}
+        if feeds:
+            with open(feeds) as handle:
+                self.feeds = json.load(handle)
+
+    # -- measurement ---------------------------------------------------------------
+
+    def start(self, workload: str, target: int) -> None:
+        self.workload, self.target = workload, target
+        self.count = self.done = self.db_queries = self.errors = 0
+        self.c0 = time.process_time()
+        self.t0 = time.perf_counter()
+
+    async def finish(self) -> None:
+        wall = time.perf_counter() - self.t0
+        cpu = time.process_time() - self.c0
+        peak, current = _rss_kb()
+        result = {
+            "workload": self.workload,
+            "target": self.target,
+            "wall": wall,
+            "cpu": cpu,
+            "count": self.count,
+            "done": self.done,
+            "db_queries": self.db_queries,
+            "errors": self.errors,
+            "rss_peak_kb": peak,
+            "rss_kb": current,
+            "instrumented": _instrumented(),
+            "otel_sdk_loaded": "opentelemetry.sdk" in sys.modules,
+        }
+        self.workload = None
+        await self.channel.send("bench:done " + json.dumps(result, separators=(",", ":")))
+
+    def command_done(self) -> None:
+        self.done += 1
+        if self.done == self.target and self.workload in ("W2a", "W2b"):
+            asyncio.get_running_loop().create_task(self.finish())
+        self.done_event.set()
+
+    # -- control -------------------------------------------------------------------
+
+    async def control(self, content: str) -> None:
+        parts = content.split()
+        if parts[0] == "bench:arm":
+            await self.channel.send("bench:armed")
+            self.start(parts[1], int(parts[2]))  # the flood starts once the harness sees that
+        elif parts[0] == "bench:end":
+            await self.finish()
+        elif parts[0] == "bench:feed":
+            await self.feed(parts[1])
+        elif parts[0] == "bench:exit":
+            await self.bot.close()
+
+    async def feed(self, workload: str) -> None:
+        payloads = self.feeds.pop(workload)
+        received = self.bot.ws.received_message
+        self.start(workload + "b", len(payloads))
+        if workload == "W2":
+            event = self.done_event
+            for index, payload in enumerate(payloads):
+                while index - self.done >= W2_WINDOW:
+                    event.clear()
+                    await event.wait()
+                await received(payload)
+            return  # command_done() finishes
+        for index, payload in enumerate(payloads):
+            await received(payload)
+            if index % 64 == 63:
+                await asyncio.sleep(0)  # let the listener tasks run, as a socket read would
+        await asyncio.sleep(0)
+        if workload == "W1":  # wait for the listener tasks still queued (bounded)
+            for _ in range(10_000):
+                if self.count >= len(payloads):
+                    break
+                await asyncio.sleep(0)
+        await self.finish()
+
+    async def query(self, n: int) -> None:
+        if self.pool is not None:
+            await self.pool.fetchval("SELECT $1::int + 1", n)
+            self.db_queries += 1
+
+
+def build() -> tuple[commands.Bot, Bench]:
+    intents = discord.Intents.all()
+    bot = commands.Bot(
+        command_prefix="!",
+        intents=intents,
+        help_command=None,
+        chunk_guilds_at_startup=False,
+        guild_ready_timeout=0.3,
+    )
+    bench = Bench(bot)
+
+    @bot.listen("on_message")
+    async def on_message(message: discord.Message) -> None:
+        if message.author.bot:
+            return
+        content = message.content
+        if content.startswith("bench:"):
+            await bench.control(content)
+        else:
+            bench.count += 1
+
+    @bot.command()
+    async def ping(ctx: commands.Context[commands.Bot]) -> None:
+        await ctx.send("pong")
+        bench.command_done()
+
+    @bot.command()
+    async def db(ctx: commands.Context[commands.Bot]) -> None:
+        await bench.query(1)
+        await ctx.send("pong db")
+        bench.command_done()
+
+    @bot.tree.command(name="ping", description="pong")
+    async def slash_ping(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("pong")
+        bench.command_done()
+
+    @bot.tree.command(name="db", description="pong after a query")
+    async def slash_db(interaction: discord.Interaction) -> None:
+        await bench.query(2)
+        await interaction.response.send_message("pong db")
+        bench.command_done()
+
+    @bot.event
+    async def on_command_error(ctx: Any, error: Exception) -> None:
+        bench.errors += 1
+        bench.command_done()
+
+    @bot.tree.error
+    async def on_app_command_error(interaction: Any, error: Exception) -> None:
+        bench.errors += 1
+        bench.command_done()
+
+    @bot.event
+    async def on_ready() -> None:
+        guild = bot.guilds[0]
+        bench.channel = guild.text_channels[0]
+        await bench.channel.send("bench:ready " + json.dumps({"instrumented": _instrumented()}))
+
+    original_setup = bot.setup_hook
+
+    async def setup_hook() -> None:
+        await original_setup()
+        dsn = os.environ.get("BENCH_PG_DSN")
+        if dsn:
+            import asyncpg
+
+            bench.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+        await bot.tree.sync()
+
+    bot.setup_hook = setup_hook  # type: ignore[method-assign]
+    _attach_peer(bot)
+    return bot, bench
+
+
+def _attach_peer(bot: commands.Bot) -> None:
+    peer = os.environ.get("BENCH_PEER")
+    port = int(os.environ.get("BENCH_PEER_PORT", "0"))
+    if peer == "argus":
+        # As its README says: one line. Bound to loopback on a free port.
+        from argus import Argus
+
+        Argus(bot, host="127.0.0.1", port=port)
+    elif peer == "prometheus":
+        # As its README says: add the cog. Its exposition server binds 0.0.0.0 by
+        # default; we keep it on loopback (same cost, nothing listens outside).
+        import functools
+
+        from discord.ext.prometheus import PrometheusCog, prometheus_cog
+
+        prometheus_cog.start_http_server = functools.partial(  # type: ignore[attr-defined]
+            prometheus_cog.start_http_server, addr="127.0.0.1"
+        )
+        original_setup = bot.setup_hook
+
+        async def setup_hook() -> None:
+            await original_setup()
+            await bot.add_cog(PrometheusCog(bot, port=port))
+
+        bot.setup_hook = setup_hook  # type: ignore[method-assign]
+    elif peer:
+        raise SystemExit(f"unknown BENCH_PEER {peer!r}")
+
+
+async def main() -> None:
+    _redirect()
+    bot, bench = build()
+    del bench
+    async with bot:
+        await bot.start(os.environ["DISCORD_TOKEN"])
+
+
+if __name__ == "__main__":
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

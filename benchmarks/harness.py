@@ -1,0 +1,489 @@
+"""The benchmark driver: modes x workloads x paths, interleaved rounds, ratios.
+
+Each round starts one bot process per mode (in a rotated order), each against
+its own fresh simulator in this process. A bot process runs every workload on
+both paths -- (b) the pre-built payloads fed to ``received_message`` in the
+bot, then (a) the same events sent by the simulator over loopback -- and is
+timed from spawn to READY. A mode's ratio in a round is its throughput over
+the baseline's in that round; the report gives the median and the min/max over
+rounds. A last pass runs W1 over loopback with 100,000 events per mode for the
+peak RSS. The OTLP receiver (``otlp_sink``) is a process of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks import payloads
+
+HERE = Path(__file__).resolve().parent
+BOT = HERE / "bot.py"
+
+WORKLOADS = ("W1", "W2", "W3")
+PATHS = ("b", "a")  # in-process first, then loopback
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    label: str
+    instrument: bool  # run under opentelemetry-instrument
+    env: dict[str, str] = field(default_factory=dict)
+    peer: str | None = None
+
+
+MODES = (
+    Mode("baseline", "baseline (plain python)", False),
+    Mode("sdk_disabled", "OTEL_SDK_DISABLED=true", True, {"OTEL_SDK_DISABLED": "true"}),
+    Mode(
+        "metrics",
+        "metrics only",
+        True,
+        {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"},
+    ),
+    Mode(
+        "default100",
+        "default, 100% sampled",
+        True,
+        {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+    ),
+    Mode(
+        "default10",
+        "default, 10% parent-based",
+        True,
+        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
+    ),
+    Mode("argus", "peer: argus-dpy", False, peer="argus"),
+    Mode("prometheus", "peer: discord-ext-prometheus", False, peer="prometheus"),
+)
+MODE_BY_NAME = {m.name: m for m in MODES}
+
+
+@dataclass
+class Sizes:
+    events: dict[str, int]  # per workload, per path
+    rounds: int
+    memory_events: int
+    micro_n: int
+
+    @classmethod
+    def preset(cls, name: str) -> Sizes:
+        if name == "smoke":
+            return cls({"W1": 200, "W2": 20, "W3": 200}, 1, 1000, 2000)
+        if name == "quick":
+            return cls({"W1": 5000, "W2": 400, "W3": 10000}, 2, 20000, 20000)
+        return cls({"W1": 20000, "W2": 1500, "W3": 40000}, 5, 100000, 100000)
+
+
+# -- helper processes -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def otlp_sink(workdir: Path) -> Any:
+    port_file = workdir / "sink.port"
+    log = open(workdir / "sink.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.otlp_sink", "--port-file", str(port_file)],
+        cwd=HERE.parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=_clean_env(),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the OTLP sink did not start (see {workdir / 'sink.log'})")
+            time.sleep(0.05)
+        yield int(json.loads(port_file.read_text())["port"])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _clean_env() -> dict[str, str]:
+    """This environment without any OTEL_*/BENCH_* variable (the baseline sees none)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "BENCH_", "ARGUS_", "DISCORD_OTEL_"))
+    }
+
+
+def mode_command(mode: Mode) -> list[str]:
+    python = sys.executable
+    if mode.instrument:
+        launcher = Path(python).parent / "opentelemetry-instrument"
+        return [str(launcher), python, str(BOT)]
+    return [python, str(BOT)]
+
+
+def mode_env(
+    mode: Mode, sim_url: str, token: str, sink_port: int, extra: dict[str, str]
+) -> dict[str, str]:
+    env = _clean_env()
+    env.update(
+        {
+            "DISCORD_OTEL_SIMULATOR_URL": sim_url,
+            "DISCORD_TOKEN": token,
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
+    if mode.instrument:
+        env.update(
+            {
+                "OTEL_SERVICE_NAME": "bench-bot",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                # Export metrics every 5 s (the SDK default is 60 s), so that their
+                # export falls inside the measured window of a short run.
+                "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+                **mode.env,
+            }
+        )
+    if mode.peer:
+        env["BENCH_PEER"] = mode.peer
+        env["BENCH_PEER_PORT"] = str(_free_port())
+    return env
+
+
+# -- one bot process --------------------------------------------------------------
+
+
+class Watch:
+    """Chained onto the simulator's REST log callback: replies and bench: messages."""
+
+    def __init__(self) -> None:
+        self.replies = 0
+        self.reply_event = asyncio.Event()
+        self.messages: asyncio.Queue[str] = asyncio.Queue()
+
+    def on_call(self, call: Any) -> None:
+        body = call.json if isinstance(call.json, dict) else {}
+        if call.route.endswith("/callback"):
+            self.replies += 1
+            self.reply_event.set()
+            return
+        content = body.get("content")
+        if not isinstance(content, str):
+            return
+        if content.startswith("bench:"):
+            self.messages.put_nowait(content)
+        elif content.startswith("pong"):
+            self.replies += 1
+            self.reply_event.set()
+
+    async def expect(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {prefix!r} from the bot within {timeout:g}s")
+            message = await asyncio.wait_for(self.messages.get(), remaining)
+            if message.startswith(prefix):
+                return message
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace: float = 20.0) -> int:
+    for signum, wait in ((None, grace), (signal.SIGTERM, 5.0)):
+        if proc.returncode is not None:
+            break
+        if signum is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signum)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), wait)
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    return await proc.wait()
+
+
+async def _sink_stats(session: aiohttp.ClientSession, port: int, reset: bool) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}/" + ("reset" if reset else "stats")
+    method = session.post if reset else session.get
+    async with method(url) as response:
+        data: dict[str, Any] = await response.json()
+        return data
+
+
+async def run_bot(
+    mode: Mode,
+    plan: list[tuple[str, str, int]],
+    *,
+    sink_port: int,
+    pg_dsn: str | None,
+    workdir: Path,
+    tag: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """Start the bot in ``mode``, run ``plan`` [(workload, path, events)], stop it."""
+    from discord_otel.simulator import Simulator
+
+    result: dict[str, Any] = {"mode": mode.name, "runs": {}, "error": None}
+    watch = Watch()
+    async with Simulator(members_per_guild=8) as sim, aiohttp.ClientSession() as http:
+        previous = sim.rest._on_call
+
+        def on_call(call: Any) -> None:
+            previous(call)
+            watch.on_call(call)
+
+        sim.rest._on_call = on_call
+        feeds = payloads.feeds(sim, {w: n for w, p, n in plan if p == "b"})
+        feed_file = workdir / f"feeds-{tag}.json"
+        feed_file.write_text(json.dumps(feeds))
+        del feeds
+        extra = {"BENCH_FEEDS": str(feed_file)}
+        if pg_dsn:
+            extra["BENCH_PG_DSN"] = pg_dsn
+        env = mode_env(mode, sim.url, sim.token, sink_port, extra)
+        if mode.instrument:
+            await _sink_stats(http, sink_port, reset=True)
+        log_path = workdir / f"bot-{tag}.log"
+        with open(log_path, "wb") as log:  # noqa: ASYNC230 (a local log file)
+            started = time.perf_counter()
+            proc = await asyncio.create_subprocess_exec(
+                *mode_command(mode), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=HERE.parent
+            )
+            try:
+                await sim.wait_ready(timeout=60, commands=True)
+                result["startup_s"] = time.perf_counter() - started
+                ready = await watch.expect("bench:ready", timeout)
+                result["instrumented"] = json.loads(ready.split(" ", 1)[1])["instrumented"]
+                for workload, path, events in plan:
+                    run = await _run_workload(sim, watch, workload, path, events, timeout)
+                    result["runs"][f"{workload}{path}"] = run
+                sim.gateway.dispatch(
+                    "MESSAGE_CREATE",
+                    sim.state.message_payload(
+                        channel=sim.guild(0).text_channel,
+                        author=payloads._humans(sim)[0].user,
+                        content="bench:exit",
+                    ),
+                    shard=0,
+                )
+            except Exception as exc:  # reported in the results, never hidden
+                result["error"] = f"{type(exc).__name__}: {exc}"
+            finally:
+                result["exit_status"] = await _stop(proc)
+                feed_file.unlink(missing_ok=True)
+        if mode.instrument:
+            result["exported"] = await _sink_stats(http, sink_port, reset=False)
+    if result["error"]:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        result["log_tail"] = tail
+    return result
+
+
+def _control(sim: Any, text: str) -> None:
+    guild = sim.guild(0)
+    message = sim.state.message_payload(
+        channel=guild.text_channel, author=payloads._humans(sim)[0].user, content=text
+    )
+    if not sim.gateway.dispatch("MESSAGE_CREATE", message, shard=0):
+        raise RuntimeError("the bot is not connected")
+
+
+async def _run_workload(
+    sim: Any, watch: Watch, workload: str, path: str, events: int, timeout: float
+) -> dict[str, Any]:
+    if path == "b":
+        _control(sim, f"bench:feed {workload}")
+    else:
+        events_data = payloads.BUILDERS[workload](sim, events)
+        guild_id = sim.guild(0).id
+        _control(sim, f"bench:arm {workload}a {events}")
+        await watch.expect("bench:armed", timeout)
+        dispatch = sim.gateway.dispatch_json
+        if workload == "W2":
+            watch.replies = 0
+            for index, (event, data) in enumerate(events_data):
+                deadline = time.monotonic() + timeout
+                while index - watch.replies >= 16:
+                    watch.reply_event.clear()
+                    await asyncio.wait_for(watch.reply_event.wait(), deadline - time.monotonic())
+                dispatch(event, data, guild_id=guild_id)
+        else:
+            # Queued in chunks: the writer starts streaming while the rest is queued,
+            # and the simulator stays ahead of the bot (it only frames and compresses).
+            for index, (event, data) in enumerate(events_data):
+                dispatch(event, data, guild_id=guild_id)
+                if index % 512 == 511:
+                    await asyncio.sleep(0)
+            _control(sim, "bench:end")
+    done = await watch.expect("bench:done", timeout)
+    run: dict[str, Any] = json.loads(done.split(" ", 1)[1])
+    run["events"] = events if path == "a" else run["target"]
+    counted = {"W1": run["count"], "W2": run["done"], "W3": run["events"]}[workload]
+    run["complete"] = counted == run["events"]
+    run["throughput"] = run["events"] / run["wall"] if run["wall"] > 0 else 0.0
+    run["cpu_throughput"] = run["events"] / run["cpu"] if run["cpu"] > 0 else 0.0
+    return run
+
+
+# -- the whole run ------------------------------------------------------------------
+
+
+def _load() -> list[float]:
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return []
+
+
+async def run_all(
+    sizes: Sizes,
+    modes: list[Mode],
+    workloads: list[str],
+    *,
+    sink_port: int,
+    pg_dsn: str | None,
+    workdir: Path,
+    progress: Any = print,
+    timeout: float = 180,
+) -> dict[str, Any]:
+    plan = [(w, p, sizes.events[w]) for p in PATHS for w in workloads]
+    rounds: list[dict[str, Any]] = []
+    for number in range(sizes.rounds):
+        order = modes[number % len(modes) :] + modes[: number % len(modes)]
+        current: dict[str, Any] = {}
+        for mode in order:
+            began = time.monotonic()
+            outcome = await run_bot(
+                mode,
+                plan,
+                sink_port=sink_port,
+                pg_dsn=pg_dsn,
+                workdir=workdir,
+                tag=f"r{number}-{mode.name}",
+                timeout=timeout,
+            )
+            outcome["load"] = _load()
+            current[mode.name] = outcome
+            summary = " ".join(
+                f"{key}={run['throughput']:.0f}/s" for key, run in outcome["runs"].items()
+            )
+            progress(
+                f"round {number + 1}/{sizes.rounds} {mode.name:<13} "
+                f"start {outcome.get('startup_s', float('nan')):.2f}s {summary}"
+                + (f" ERROR {outcome['error']}" if outcome["error"] else "")
+                + f" ({time.monotonic() - began:.0f}s)"
+            )
+        rounds.append(current)
+    memory: dict[str, Any] = {}
+    if "W1" in workloads:
+        for mode in modes:
+            outcome = await run_bot(
+                mode,
+                [("W1", "a", sizes.memory_events)],
+                sink_port=sink_port,
+                pg_dsn=None,
+                workdir=workdir,
+                tag=f"mem-{mode.name}",
+                timeout=timeout * 3,
+            )
+            run = outcome["runs"].get("W1a", {})
+            memory[mode.name] = {
+                "events": sizes.memory_events,
+                "rss_peak_kb": run.get("rss_peak_kb"),
+                "rss_kb": run.get("rss_kb"),
+                "error": outcome["error"],
+            }
+            progress(f"memory {mode.name:<13} peak RSS {run.get('rss_peak_kb', 0) / 1024:.1f} MiB")
+    return {"rounds": rounds, "memory": memory}
+
+
+def summarise(raw: dict[str, Any], modes: list[Mode], workloads: list[str]) -> dict[str, Any]:
+    """Per mode and workload+path: median ratio to the same round's baseline, min, max."""
+    table: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        per: dict[str, Any] = {}
+        for workload in workloads:
+            for path in PATHS:
+                key = workload + path
+                ratios, cpu_ratios, rates = [], [], []
+                for current in raw["rounds"]:
+                    base = current.get("baseline", {}).get("runs", {}).get(key)
+                    mine = current.get(mode.name, {}).get("runs", {}).get(key)
+                    if not base or not mine or not base["throughput"]:
+                        continue
+                    ratios.append(mine["throughput"] / base["throughput"])
+                    if base["cpu_throughput"]:
+                        cpu_ratios.append(mine["cpu_throughput"] / base["cpu_throughput"])
+                    rates.append(mine["throughput"])
+                per[key] = {
+                    "ratio": statistics.median(ratios) if ratios else None,
+                    "min": min(ratios) if ratios else None,
+                    "max": max(ratios) if ratios else None,
+                    "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
+                    "throughput": statistics.median(rates) if rates else None,
+                    "n": len(ratios),
+                }
+        starts = [
+            current[mode.name]["startup_s"]
+            for current in raw["rounds"]
+            if mode.name in current and "startup_s" in current[mode.name]
+        ]
+        base_starts = [
+            current["baseline"]["startup_s"]
+            for current in raw["rounds"]
+            if "baseline" in current and "startup_s" in current["baseline"]
+        ]
+        per["startup_s"] = statistics.median(starts) if starts else None
+        per["startup_over_baseline_s"] = (
+            statistics.median(starts) - statistics.median(base_starts)
+            if starts and base_starts
+            else None
+        )
+        instrumented = [
+            current[mode.name].get("instrumented")
+            for current in raw["rounds"]
+            if mode.name in current
+        ]
+        per["instrumented"] = any(bool(x) for x in instrumented)
+        errors = [
+            current[mode.name]["error"]
+            for current in raw["rounds"]
+            if mode.name in current and current[mode.name]["error"]
+        ]
+        per["errors"] = errors
+        mem = raw["memory"].get(mode.name, {})
+        base_mem = raw["memory"].get("baseline", {})
+        if mem.get("rss_peak_kb") and base_mem.get("rss_peak_kb"):
+            per["rss_peak_mb"] = mem["rss_peak_kb"] / 1024
+            per["rss_over_baseline_mb"] = (mem["rss_peak_kb"] - base_mem["rss_peak_kb"]) / 1024
+        table[mode.name] = per
+    return table
+
+
+def workdir_for(out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="discord-otel-bench-"))

@@ -1,0 +1,188 @@
+"""Micro costs that explain the ratios: what one span, one log record, one
+histogram record costs with the OpenTelemetry SDK as the distro sets it up
+(batch processors; exporters that drop, so only the in-process cost counts).
+
+Run in a fresh process (OpenTelemetry's global providers are set once)::
+
+    python -m benchmarks.micro [--n 100000]
+
+prints a JSON object of microseconds per operation (median of 5 repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+REPEATS = 5
+
+
+def _per_op_us(fn: Callable[[int], None], n: int) -> float:
+    fn(max(100, n // 20))  # warm up
+    samples = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        fn(n)
+        samples.append((time.perf_counter() - start) / n * 1e6)
+    return statistics.median(samples)
+
+
+def measure(n: int) -> dict[str, float]:
+    from opentelemetry import context, trace
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.trace import SpanKind
+
+    class DropSpans(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> Any:
+            from opentelemetry.sdk.trace.export import SpanExportResult
+
+            return SpanExportResult.SUCCESS
+
+    class DropLogs(LogExporter):
+        def export(self, batch: Sequence[Any]) -> Any:
+            from opentelemetry.sdk._logs.export import LogExportResult
+
+            return LogExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            return None
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    attributes = {"discord.gateway.event": "MESSAGE_CREATE", "discord.shard.id": 0}
+    results: dict[str, float] = {}
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(DropSpans()))
+    tracer = provider.get_tracer("bench")
+
+    def spans(k: int) -> None:
+        for _ in range(k):
+            tracer.start_span(
+                "gateway MESSAGE_CREATE", kind=SpanKind.CONSUMER, attributes=attributes
+            ).end()
+
+    def current_spans(k: int) -> None:
+        for _ in range(k):
+            with tracer.start_as_current_span("listener on_message", attributes=attributes):
+                pass
+
+    results["span (sampled, start+end, 2 attributes)"] = _per_op_us(spans, n)
+    results["span as current (sampled, context attach/detach)"] = _per_op_us(current_spans, n)
+
+    sampled10 = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.1)))
+    sampled10.add_span_processor(BatchSpanProcessor(DropSpans()))
+    tracer10 = sampled10.get_tracer("bench")
+
+    def spans10(k: int) -> None:
+        for _ in range(k):
+            tracer10.start_span("gateway MESSAGE_CREATE", attributes=attributes).end()
+
+    results["span at 10% ratio sampling (average)"] = _per_op_us(spans10, n)
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    meter = meters.get_meter("bench")
+    histogram = meter.create_histogram("discord.listener.duration", unit="s")
+    counter = meter.create_counter("discord.gateway.events")
+    hist_attributes = {"discord.listener.name": "on_message"}
+
+    def histogram_records(k: int) -> None:
+        for _ in range(k):
+            histogram.record(0.0004, hist_attributes)
+
+    def counter_adds(k: int) -> None:
+        for _ in range(k):
+            counter.add(1, attributes)
+
+    results["SDK histogram record (1 attribute)"] = _per_op_us(histogram_records, n)
+    results["SDK counter add (2 attributes)"] = _per_op_us(counter_adds, n)
+
+    span = tracer.start_span("exemplar parent")
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        results["SDK histogram record inside a sampled span (exemplar)"] = _per_op_us(
+            histogram_records, n
+        )
+    finally:
+        context.detach(token)
+        span.end()
+
+    log_provider = LoggerProvider()
+    log_provider.add_log_record_processor(BatchLogRecordProcessor(DropLogs()))
+    logger = logging.getLogger("bench.micro")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = LoggingHandler(logger_provider=log_provider)
+    logger.addHandler(handler)
+
+    def log_records(k: int) -> None:
+        for index in range(k):
+            logger.info("handled message %d", index)
+
+    results["log record via OTel LoggingHandler"] = _per_op_us(log_records, max(1000, n // 5))
+    logger.removeHandler(handler)
+    logger.addHandler(logging.NullHandler())
+    results["log record, plain logging (no handler output)"] = _per_op_us(log_records, n)
+
+    import contextvars
+
+    var: contextvars.ContextVar[Any] = contextvars.ContextVar("bench")
+
+    def contextvar_set_reset(k: int) -> None:
+        for _ in range(k):
+            var.reset(var.set(1))
+
+    results["contextvar set+reset"] = _per_op_us(contextvar_set_reset, n)
+
+    def clock(k: int) -> None:
+        now = time.time_ns
+        for _ in range(k):
+            now()
+
+    results["time.time_ns()"] = _per_op_us(clock, n)
+    provider.shutdown()
+    sampled10.shutdown()
+    meters.shutdown()
+    log_provider.shutdown()
+    return results
+
+
+def run_isolated(n: int) -> dict[str, float]:
+    """Run :func:`measure` in a fresh interpreter and return its numbers."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.micro", "--n", str(n)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    data: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="micro costs of OpenTelemetry operations")
+    parser.add_argument("--n", type=int, default=100_000)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.n)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""RESULTS.md, ratios.png and the console table, from the harness's raw results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+# Throughput relative to baseline (issue 6). Peers have no budget of their own.
+BUDGET: dict[str, dict[str, float]] = {
+    "sdk_disabled": {"W1": 0.99, "W2": 0.99, "W3": 0.99},
+    "metrics": {"W1": 0.97, "W2": 0.95, "W3": 0.98},
+    "default100": {"W1": 0.90, "W2": 0.80, "W3": 0.97},
+    "default10": {"W1": 0.95, "W2": 0.92, "W3": 0.98},
+}
+MEMORY_BUDGET_MB = 25.0
+STARTUP_BUDGET_S = 0.5
+PATH_NAMES = {"a": "loopback (simulator, bot in its own process)", "b": "in-process feed"}
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info() -> dict[str, Any]:
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {
+            name: _version(name)
+            for name in (
+                "discord.py",
+                "opentelemetry-sdk",
+                "opentelemetry-instrumentation",
+                "discord-otel",
+                "argus-dpy",
+                "discord-ext-prometheus",
+                "asyncpg",
+                "aiohttp",
+            )
+        },
+    }
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def verdicts(raw: dict[str, Any], workloads: list[str]) -> list[tuple[str, str, bool | None]]:
+    """(what, detail, passed) for every budget line; passed None when not measured.
+
+    Throughput budgets are judged on the loopback path (a), the bot as deployed;
+    the in-process path (b) is the CPU-only view that explains them.
+    """
+    summary = raw["summary"]
+    out: list[tuple[str, str, bool | None]] = []
+    for mode, limits in BUDGET.items():
+        if mode not in summary:
+            continue
+        for workload in workloads:
+            cell = summary[mode].get(workload + "a", {})
+            ratio = cell.get("ratio")
+            limit = limits[workload]
+            passed = None if ratio is None else ratio >= limit
+            out.append((f"{mode} {workload}", f"{_fmt(ratio)} (>= {limit:.2f})", passed))
+    for mode, cell in summary.items():
+        if mode == "baseline":
+            continue
+        over = cell.get("rss_over_baseline_mb")
+        if mode in BUDGET and over is not None:
+            out.append(
+                (
+                    f"{mode} memory",
+                    f"{over:+.1f} MB (<= +{MEMORY_BUDGET_MB:.0f})",
+                    over <= MEMORY_BUDGET_MB,
+                )
+            )
+        start = cell.get("startup_over_baseline_s")
+        if mode in BUDGET and start is not None:
+            out.append(
+                (
+                    f"{mode} start-up",
+                    f"{start:+.2f} s (<= +{STARTUP_BUDGET_S})",
+                    start <= STARTUP_BUDGET_S,
+                )
+            )
+    ours = summary.get("metrics", {})
+    for peer in ("argus", "prometheus"):
+        if peer not in summary or not ours:
+            continue
+        for workload in ("W1", "W2"):
+            if workload not in workloads:
+                continue
+            mine = ours.get(workload + "a", {}).get("ratio")
+            theirs = summary[peer].get(workload + "a", {}).get("ratio")
+            passed = None if mine is None or theirs is None else mine > theirs
+            out.append(
+                (
+                    f"metrics-only cheaper than {peer} on {workload}",
+                    f"{_fmt(mine)} vs {_fmt(theirs)}",
+                    passed,
+                )
+            )
+    return out
+
+
+def _cell(cell: dict[str, Any]) -> str:
+    low, high = _fmt(cell.get("min"), 2), _fmt(cell.get("max"), 2)
+    return f"{_fmt(cell.get('ratio'))} [{low}-{high}]"
+
+
+def _mark(passed: bool | None) -> str:
+    return {True: "PASS", False: "**FAIL**", None: "n/a"}[passed]
+
+
+def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str:
+    meta = raw["meta"]
+    summary = raw["summary"]
+    lines = ["# discord-otel benchmark results", ""]
+    lines.append(
+        "Throughput of a discord.py bot relative to the same bot with no OpenTelemetry "
+        "(baseline), measured side by side: every round runs each mode once, interleaved "
+        "(rotated order), and a mode's ratio in a round is its events/s over that "
+        "round's baseline. Cells: median ratio over rounds [min-max]. Produced by "
+        f"`python -m benchmarks{' --quick' if meta['preset'] == 'quick' else ''}` "
+        "(see benchmarks/README.md)."
+    )
+    lines += ["", "## Machine", ""]
+    lines.append(f"- date: {meta['date']}; run took {meta['elapsed_s'] / 60:.1f} min")
+    lines.append(f"- {meta['cores']} cores, {meta['cpu']}; Python {meta['python']}")
+    lines.append(
+        "- " + ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
+    )
+    load = meta.get("load_before") or []
+    load_after = meta.get("load_after") or []
+    lines.append(
+        f"- load average before {', '.join(f'{x:.2f}' for x in load)}; "
+        f"after {', '.join(f'{x:.2f}' for x in load_after)}"
+    )
+    busy = max(load + load_after, default=0) > 1.5
+    if busy:
+        lines.append(
+            "- **the machine was loaded during this run** (other engineers' test suites on "
+            "the same 2 cores): absolute rates drift; ratios are interleaved per round "
+            "to compensate, and the spread shows what is left."
+        )
+    lines.append(
+        f"- preset `{meta['preset']}`: {meta['rounds']} round(s); events per run "
+        + ", ".join(f"{w} {n}" for w, n in meta["events"].items() if w in workloads)
+        + f"; memory pass {meta['memory_events']} W1 events; PostgreSQL for W2: "
+        + ("yes" if meta.get("database") else "no")
+    )
+    lines.append(
+        "- the bot, the simulator (harness process) and the OTLP receiver are separate "
+        "processes sharing the 2 cores; exporters send OTLP/HTTP to the receiver "
+        "(it counts bytes, decodes nothing); metric export interval 5 s."
+    )
+    instrumented = {m.name: summary[m.name].get("instrumented") for m in modes}
+    missing = [n for n, v in instrumented.items() if n in BUDGET and n != "sdk_disabled" and not v]
+    if missing:
+        lines += [
+            "",
+            "> **discord-otel's discord.py instrumentation was not active** in: "
+            + ", ".join(missing)
+            + ". (Its `discord` entry point was not registered in the installed package "
+            "when this ran, so those modes measured the SDK, the exporters and the other "
+            "instrumentations -- aiohttp-client, asyncpg, logging, system metrics -- but "
+            "not the discord.py hooks.)",
+        ]
+    for path in ("a", "b"):
+        lines += ["", f"## Throughput ratios, {PATH_NAMES[path]}", ""]
+        header = "| mode | " + " | ".join(workloads) + " | events/s " + "/".join(workloads) + " |"
+        lines.append(header)
+        lines.append("|---" * (len(workloads) + 2) + "|")
+        for mode in modes:
+            cells = []
+            rates = []
+            for workload in workloads:
+                cell = summary[mode.name].get(workload + path, {})
+                if mode.name == "baseline":
+                    cells.append("1")
+                else:
+                    cells.append(_cell(cell))
+                rates.append(_fmt(cell.get("throughput"), 0))
+            lines.append(
+                f"| {mode.label} | " + " | ".join(cells) + " | " + " / ".join(rates) + " |"
+            )
+    lines += [
+        "",
+        "CPU-time view (loopback path): events per CPU-second of the bot process "
+        "(all its threads, exporters included), relative to baseline:",
+        "",
+    ]
+    lines.append("| mode | " + " | ".join(workloads) + " |")
+    lines.append("|---" * (len(workloads) + 1) + "|")
+    for mode in modes:
+        if mode.name == "baseline":
+            continue
+        cells = [_fmt(summary[mode.name].get(w + "a", {}).get("cpu_ratio")) for w in workloads]
+        lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Budget (loopback path)",
+        "",
+        "| check | measured | verdict |",
+        "|---|---|---|",
+    ]
+    for what, detail, passed in verdicts(raw, workloads):
+        lines.append(f"| {what} | {detail} | {_mark(passed)} |")
+    lines += ["", "## Memory and start-up", ""]
+    lines.append(
+        "| mode | peak RSS after memory pass (MB) | over baseline (MB) | start-up to READY (s) "
+        "| over baseline (s) | discord.py hooks active |"
+    )
+    lines.append("|---|---|---|---|---|---|")
+    for mode in modes:
+        cell = summary[mode.name]
+        lines.append(
+            f"| {mode.label} | {_fmt(cell.get('rss_peak_mb'), 1)} | "
+            f"{_fmt(cell.get('rss_over_baseline_mb'), 1)} | {_fmt(cell.get('startup_s'), 2)} | "
+            f"{_fmt(cell.get('startup_over_baseline_s'), 2)} | "
+            f"{'yes' if cell.get('instrumented') else 'no'} |"
+        )
+    micro = raw.get("micro")
+    base = summary.get("baseline", {})
+    lines += ["", "## Micro costs", ""]
+    lines.append("discord.py alone, per event (in-process path, baseline):")
+    lines.append("")
+    for workload in workloads:
+        rate = base.get(workload + "b", {}).get("throughput")
+        if rate:
+            lines.append(f"- {workload}: {1e6 / rate:.1f} us per event")
+    lines.append("")
+    lines.append(
+        "What each mode adds per event (in-process path: 1/rate - 1/baseline rate, medians):"
+    )
+    lines.append("")
+    lines.append("| mode | " + " | ".join(f"{w} us/event" for w in workloads) + " |")
+    lines.append("|---" * (len(workloads) + 1) + "|")
+    for mode in modes:
+        if mode.name == "baseline":
+            continue
+        cells = []
+        for workload in workloads:
+            rate = summary[mode.name].get(workload + "b", {}).get("throughput")
+            base_rate = base.get(workload + "b", {}).get("throughput")
+            cells.append(f"{1e6 / rate - 1e6 / base_rate:+.1f}" if rate and base_rate else "n/a")
+        lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
+    if micro:
+        lines += ["", "OpenTelemetry SDK operations on this machine (median of 5, us each):", ""]
+        lines.append("| operation | us |")
+        lines.append("|---|---|")
+        for name, value in micro.items():
+            lines.append(f"| {name} | {value:.2f} |")
+    errors = [(m.name, e) for m in modes for e in summary[m.name].get("errors", [])]
+    if errors:
+        lines += ["", "## Errors", ""]
+        lines += [f"- {name}: {error}" for name, error in errors]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def console_table(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str:
+    summary = raw["summary"]
+    rows = [f"{'mode':<14}" + "".join(f"{w + p:>22}" for p in ("a", "b") for w in workloads)]
+    for mode in modes:
+        cells = []
+        for path in ("a", "b"):
+            for workload in workloads:
+                cell = summary[mode.name].get(workload + path, {})
+                cells.append(_cell(cell))
+        rows.append(f"{mode.name:<14}" + "".join(f"{c:>22}" for c in cells))
+    for what, detail, passed in verdicts(raw, workloads):
+        rows.append(f"{_mark(passed):>8}  {what}: {detail}")
+    return "\n".join(rows)
+
+
+def plot(raw: dict[str, Any], modes: list[Any], workloads: list[str], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = raw["summary"]
+    shown = [m for m in modes if m.name != "baseline"]
+    fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 4.6), sharey=True)
+    if len(workloads) == 1:
+        axes = [axes]
+    width = 0.38
+    for axis, workload in zip(axes, workloads, strict=True):
+        xs = range(len(shown))
+        for offset, path, color in ((-width / 2, "a", "#3b6ea8"), (width / 2, "b", "#9bbbe0")):
+            values, lows, highs = [], [], []
+            for mode in shown:
+                cell = summary[mode.name].get(workload + path, {})
+                ratio = cell.get("ratio") or 0.0
+                values.append(ratio)
+                lows.append(max(0.0, ratio - (cell.get("min") or ratio)))
+                highs.append(max(0.0, (cell.get("max") or ratio) - ratio))
+            axis.bar(
+                [x + offset for x in xs],
+                values,
+                width,
+                yerr=[lows, highs],
+                color=color,
+                capsize=2,
+                label=PATH_NAMES[path].split(" (")[0],
+            )
+        for index, mode in enumerate(shown):
+            limit = BUDGET.get(mode.name, {}).get(workload)
+            if limit:
+                axis.hlines(limit, index - 0.45, index + 0.45, colors="#c0392b", linewidth=2)
+        axis.axhline(1.0, color="#555", linewidth=0.8, linestyle=":")
+        axis.set_title(workload)
+        axis.set_xticks(list(xs))
+        axis.set_xticklabels([m.name for m in shown], rotation=40, ha="right", fontsize=8)
+        axis.set_ylim(0, 1.15)
+    axes[0].set_ylabel("throughput / baseline (median, min-max)")
+    axes[0].plot([], [], color="#c0392b", linewidth=2, label="budget")
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"discord-otel overhead ({raw['meta']['date']}, {raw['meta']['preset']} run)")
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,69 @@
+"""Smoke run of the benchmark harness: tiny counts, one round, every mode and
+workload on both paths. Asserts a well-formed result, never a timing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import harness
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS = ("argus", "discord.ext.prometheus", "matplotlib")
+
+
+def _missing() -> list[str]:
+    missing = []
+    for module in PEERS:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(module)
+    return missing
+
+
+@pytest.mark.slow
+def test_smoke_run_covers_every_mode_and_workload(tmp_path: Path) -> None:
+    missing = _missing()
+    if missing:
+        pytest.skip(
+            f"benchmark requirements not installed ({', '.join(missing)}): "
+            "pip install -r benchmarks/requirements.txt"
+        )
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    raw = json.loads((out / "results.json").read_text())
+    assert (out / "RESULTS.md").read_text().startswith("# discord-otel benchmark results")
+    assert (out / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert raw["micro"], "micro costs missing"
+    modes = [m.name for m in harness.MODES]
+    assert set(raw["rounds"][0]) == set(modes)
+    for name in modes:
+        outcome = raw["rounds"][0][name]
+        assert outcome["error"] is None, (name, outcome.get("log_tail"))
+        assert outcome["startup_s"] > 0
+        for workload in harness.WORKLOADS:
+            for path in harness.PATHS:
+                run = outcome["runs"][workload + path]
+                assert run["complete"], (name, workload + path, run)
+                assert run["wall"] > 0 and run["throughput"] > 0
+        summary = raw["summary"][name]
+        for key in ("W1a", "W1b", "W2a", "W2b", "W3a", "W3b"):
+            assert summary[key]["ratio"] is not None, (name, key)
+        assert raw["memory"][name]["rss_peak_kb"] > 0
+    for name in ("default100", "default10"):
+        assert raw["rounds"][0][name]["exported"]["traces"]["requests"] > 0
