@@ -52,15 +52,28 @@ class SignalCounts:
     queue_full: int = 0
     after_shutdown: int = 0
     left_in_queue: int = 0
+    in_flight: int = 0  # handed to the exporter, no answer yet
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, count: int) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + count)
 
+    def outcome(self, name: str, count: int) -> None:
+        """An export of ``count`` items finished (``exported`` or ``export_failed``)."""
+        with self._lock:
+            self.in_flight -= count
+            setattr(self, name, getattr(self, name) + count)
+
     @property
     def dropped(self) -> int:
-        return self.export_failed + self.queue_full + self.after_shutdown + self.left_in_queue
+        return (
+            self.export_failed
+            + self.queue_full
+            + self.after_shutdown
+            + self.left_in_queue
+            + self.in_flight
+        )
 
     def describe(self) -> str:
         parts = [
@@ -69,6 +82,7 @@ class SignalCounts:
                 (self.queue_full, "queue full"),
                 (self.export_failed, "export failed"),
                 (self.left_in_queue, "left in queue at shutdown"),
+                (self.in_flight, "still being exported at shutdown"),
                 (self.after_shutdown, "after shutdown"),
             )
             if value
@@ -152,12 +166,13 @@ class SafeSpanExporter(SpanExporter):
         self._counts = counts
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._counts.add("in_flight", len(spans))
         try:
             result = self.inner.export([_scrub_span(span) for span in spans])
         except Exception:
-            self._counts.add("export_failed", len(spans))
+            self._counts.outcome("export_failed", len(spans))
             raise
-        self._counts.add(
+        self._counts.outcome(
             "exported" if result is SpanExportResult.SUCCESS else "export_failed", len(spans)
         )
         return result
@@ -177,12 +192,13 @@ class CountingLogExporter(LogRecordExporter):
         self._counts = counts
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self._counts.add("in_flight", len(batch))
         try:
             result = self.inner.export(batch)
         except Exception:
-            self._counts.add("export_failed", len(batch))
+            self._counts.outcome("export_failed", len(batch))
             raise
-        self._counts.add(
+        self._counts.outcome(
             "exported" if result is LogRecordExportResult.SUCCESS else "export_failed", len(batch)
         )
         return result
@@ -208,12 +224,15 @@ class CountingMetricExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        self._counts.add("in_flight", 1)
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception:
-            self._counts.add("export_failed", 1)
+            self._counts.outcome("export_failed", 1)
             raise
-        self._counts.add("exported" if result is MetricExportResult.SUCCESS else "export_failed", 1)
+        self._counts.outcome(
+            "exported" if result is MetricExportResult.SUCCESS else "export_failed", 1
+        )
         return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -324,7 +343,7 @@ class TelemetryPipeline:
             for processor in self.span_processors:
                 self._count_left("spans", processor)
             for log_processor in self.log_processors:
-                self._count_left("logs", log_processor)
+                self._count_left("log records", log_processor)
             report = ShutdownReport(
                 seconds=time.monotonic() - started,
                 timed_out=tuple(timed_out),
