@@ -49,8 +49,8 @@ def _assert_kept_working(stats: dict, stderr: str) -> None:  # type: ignore[type
     assert "not delivered" in reports[0]
     assert stats["dropped"] > 0
     # every span and log record is accounted for: nothing was delivered, all reported lost
-    for signal in ("spans", "log records"):
-        assert stats["counts"][signal] == {"exported": 0, "dropped": stats["handled"]}, stats
+    for kind in ("spans", "log records"):
+        assert stats["counts"][kind] == {"exported": 0, "dropped": stats["handled"]}, stats
     # the exporters' warnings are rate-limited, never one per event
     assert stderr.count("Queue full") == 0
     assert len(stderr.splitlines()) < 40, stderr
