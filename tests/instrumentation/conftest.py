@@ -1,7 +1,8 @@
 """A real discord.py bot, instrumented, against the simulator, with in-memory exporters.
 
-The providers are created once per session and passed to ``instrument()``
-explicitly (the global providers are left alone). Each test gets a fresh
+The tracer provider is created once per session, a meter provider per
+instrumentation (so cumulative points start at zero); both are passed to
+``instrument()`` explicitly (the global providers are left alone). Each test gets a fresh
 simulator and bot, and the exporter is cleared before it runs.
 """
 
@@ -39,6 +40,10 @@ class Telemetry:
         self.instrumentor = DiscordInstrumentor()
 
     def instrument(self, settings: DiscordOtelSettings | None = None) -> None:
+        # a fresh meter provider per instrumentation: cumulative points start at zero
+        self.meter_provider.shutdown()
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
         self.instrumentor.instrument(
             tracer_provider=self.tracer_provider,
             meter_provider=self.meter_provider,
@@ -212,7 +217,13 @@ def make_bot(behaviour: Behaviour, tracer: trace.Tracer | None = None) -> comman
     intents = discord.Intents.default()
     intents.message_content = True
     intents.members = True
-    bot = commands.Bot(command_prefix="!", intents=intents, help_command=None)
+    bot = commands.Bot(
+        command_prefix="!",
+        intents=intents,
+        help_command=None,
+        chunk_guilds_at_startup=False,
+        guild_ready_timeout=0.1,
+    )
 
     @bot.command()
     async def ping(ctx: commands.Context[Any]) -> None:
@@ -273,8 +284,11 @@ def make_bot(behaviour: Behaviour, tracer: trace.Tracer | None = None) -> comman
     async def config_set(interaction: discord.Interaction, key: str, value: str) -> None:
         await interaction.response.send_message(f"{key}={value}")
 
+    def deny(interaction: discord.Interaction) -> bool:
+        raise app_commands.MissingPermissions(["administrator"])
+
     @config.command(name="deny", description="Always denied")
-    @app_commands.checks.has_permissions(administrator=True)
+    @app_commands.check(deny)
     async def config_deny(interaction: discord.Interaction) -> None:
         await interaction.response.send_message("denied?")
 
@@ -307,6 +321,11 @@ def make_bot(behaviour: Behaviour, tracer: trace.Tracer | None = None) -> comman
     @tasks.loop(seconds=0.05, count=2)
     async def heartbeat() -> None:
         behaviour.task_runs += 1
+
+    @bot.listen("on_ready")
+    async def start_heartbeat() -> None:
+        if not heartbeat.is_running():
+            heartbeat.start()
 
     async def setup_hook() -> None:
         await bot.add_cog(Tools(bot, behaviour))

@@ -41,8 +41,11 @@ _series_cache: dict[tuple[str, str | None], _Series] = {}
 
 
 def task_name(coro: Any) -> str:
+    """The loop function's qualified name (``Cog.method``), without ``<locals>`` prefixes."""
     name = getattr(coro, "__qualname__", None) or getattr(coro, "__name__", None)
-    return name if isinstance(name, str) else "task"
+    if not isinstance(name, str):
+        return "task"
+    return name.rpartition("<locals>.")[2]
 
 
 def _wrap_coro(loop: Any, coro: Callable[..., Any]) -> Callable[..., Any]:
