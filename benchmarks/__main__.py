@@ -29,9 +29,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workloads", help="comma-separated subset of W1,W2,W3")
     parser.add_argument("--out", type=Path, default=harness.HERE / "results")
+    parser.add_argument("--memory-events", type=int, help="W1 events of the memory pass")
     parser.add_argument("--no-micro", action="store_true", help="skip the micro costs")
     parser.add_argument("--no-plot", action="store_true", help="skip ratios.png")
     parser.add_argument("--no-db", action="store_true", help="W2 without PostgreSQL")
+    parser.add_argument(
+        "--profile",
+        metavar="MODE",
+        help="instead of a run: profile the in-process path of MODE with pyinstrument "
+        "(writes profile-MODE-W*.txt into --out)",
+    )
     return parser.parse_args(argv)
 
 
@@ -41,12 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     sizes = harness.Sizes.preset(preset)
     if args.rounds:
         sizes.rounds = args.rounds
+    if args.memory_events:
+        sizes.memory_events = args.memory_events
     names = args.modes.split(",") if args.modes else [m.name for m in harness.MODES]
     if "baseline" not in names:
         names.insert(0, "baseline")
     modes = [harness.MODE_BY_NAME[n] for n in names]
     workloads = args.workloads.split(",") if args.workloads else list(harness.WORKLOADS)
     workdir = harness.workdir_for(args.out)
+    if args.profile:
+        return profile(args, sizes, workloads, workdir)
     began = time.time()
     load_before = harness._load()
     print(f"benchmarks: {preset} run, {sizes.rounds} round(s), work files in {workdir}", flush=True)
@@ -102,6 +113,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks: wrote {args.out / 'RESULTS.md'}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def profile(
+    args: argparse.Namespace, sizes: harness.Sizes, workloads: list[str], workdir: Path
+) -> int:
+    mode = harness.MODE_BY_NAME[args.profile]
+    prefix = (args.out / f"profile-{mode.name}").resolve()
+    plan = [(w, p, sizes.events[w]) for p in harness.PATHS for w in workloads]
+    try:
+        with harness.otlp_sink(workdir) as sink_port:
+            db = postgres() if not args.no_db and "W2" in workloads else _nothing()
+            with db as dsn:
+                outcome = asyncio.run(
+                    harness.run_bot(
+                        mode,
+                        plan,
+                        sink_port=sink_port,
+                        pg_dsn=dsn,
+                        workdir=workdir,
+                        tag="profile",
+                        timeout=300,
+                        extra_env={"BENCH_PROFILE": str(prefix), "BENCH_CENSUS": "1"},
+                    )
+                )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for key, run in outcome["runs"].items():
+        print(f"{mode.name} {key}: {run['throughput']:.0f} events/s (under the profiler)")
+        print(f"  GC: {run['gc_s']:.3f}s in {run['gc_collections']} collections; tracked objects:")
+        print("  " + ", ".join(f"{name} {count}" for name, count in run.get("census", [])))
+        print("  garbage in cycles at the end:")
+        print("  " + ", ".join(f"{name} {count}" for name, count in run.get("garbage", [])))
+    if outcome["error"]:
+        print(outcome["error"], outcome.get("log_tail", ""))
+        return 1
+    print(f"profiles: {prefix}-W*.txt")
     return 0
 
 

@@ -24,6 +24,7 @@ Environment: ``DISCORD_OTEL_SIMULATOR_URL``, ``DISCORD_TOKEN``, ``BENCH_FEEDS``
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -48,13 +49,24 @@ def _redirect() -> None:
 
 
 def _rss_kb() -> tuple[int, int]:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    """(peak, current) resident set of this process image, KiB.
+
+    VmHWM, not ru_maxrss: the latter keeps the high-water mark from before
+    exec, i.e. of the harness process this bot was forked from.
+    """
+    fields = {}
     try:
-        with open("/proc/self/statm") as handle:
-            current = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(("VmHWM:", "VmRSS:")):
+                    name, value = line.split(":", 1)
+                    fields[name] = int(value.split()[0])
     except OSError:
-        current = 0
-    return peak, current
+        pass
+    if "VmHWM" not in fields:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak, peak
+    return fields["VmHWM"], fields.get("VmRSS", 0)
 
 
 def _instrumented() -> bool:
@@ -64,12 +76,33 @@ def _instrumented() -> bool:
     return hasattr(discord.Client.__dict__.get("_schedule_event"), "__wrapped__")
 
 
+class _GcClock:
+    """Time spent in the cyclic garbage collector (a callback per collection only)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections += 1
+
+
 class Bench:
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self.count = 0  # W1 events seen by the listener
         self.done = 0  # W2 commands that got their reply
         self.done_event = asyncio.Event()
+        self.fed = asyncio.Event()  # set when a workload's result is out
+        self.profiler: Any = None
+        self.gc = _GcClock()
+        self.gc0 = (0.0, 0)
         self.workload: str | None = None
         self.target = 0
         self.t0 = 0.0
@@ -88,7 +121,14 @@ class Bench:
 
     def start(self, workload: str, target: int) -> None:
         self.workload, self.target = workload, target
+        self.fed.clear()
+        if os.environ.get("BENCH_PROFILE") and not workload.startswith("warm"):
+            from pyinstrument import Profiler
+
+            self.profiler = Profiler(interval=0.0002, async_mode="disabled")
+            self.profiler.start()
         self.count = self.done = self.db_queries = self.errors = 0
+        self.gc0 = (self.gc.seconds, self.gc.collections)
         self.c0 = time.process_time()
         self.t0 = time.perf_counter()
 
@@ -96,6 +136,12 @@ class Bench:
         wall = time.perf_counter() - self.t0
         cpu = time.process_time() - self.c0
         peak, current = _rss_kb()
+        if self.profiler is not None:
+            self.profiler.stop()
+            path = f"{os.environ['BENCH_PROFILE']}-{self.workload}.txt"
+            with open(path, "w") as handle:  # noqa: ASYNC230 (diagnosis only)
+                handle.write(self.profiler.output_text(unicode=False, color=False, show_all=True))
+            self.profiler = None
         result = {
             "workload": self.workload,
             "target": self.target,
@@ -105,17 +151,32 @@ class Bench:
             "done": self.done,
             "db_queries": self.db_queries,
             "errors": self.errors,
+            "gc_s": self.gc.seconds - self.gc0[0],
+            "gc_collections": self.gc.collections - self.gc0[1],
+            "gc_objects": len(gc.get_objects()),
             "rss_peak_kb": peak,
             "rss_kb": current,
             "instrumented": _instrumented(),
             "otel_sdk_loaded": "opentelemetry.sdk" in sys.modules,
         }
+        if os.environ.get("BENCH_CENSUS"):  # diagnosis: which objects the GC tracks
+            from collections import Counter
+
+            census = Counter(type(o).__qualname__ for o in gc.get_objects())
+            result["census"] = census.most_common(25)
+            gc.set_debug(gc.DEBUG_SAVEALL)  # what is garbage in cycles, waiting for the GC
+            gc.collect()
+            garbage = Counter(type(o).__qualname__ for o in gc.garbage)
+            result["garbage"] = garbage.most_common(20)
+            gc.garbage.clear()
+            gc.set_debug(0)
         self.workload = None
+        self.fed.set()
         await self.channel.send("bench:done " + json.dumps(result, separators=(",", ":")))
 
     def command_done(self) -> None:
         self.done += 1
-        if self.done == self.target and self.workload in ("W2a", "W2b"):
+        if self.done == self.target and self.workload and "W2" in self.workload:
             asyncio.get_running_loop().create_task(self.finish())
         self.done_event.set()
 
@@ -134,10 +195,13 @@ class Bench:
             await self.bot.close()
 
     async def feed(self, workload: str) -> None:
+        await self._feed(workload)
+
+    async def _feed(self, workload: str) -> None:
         payloads = self.feeds.pop(workload)
         received = self.bot.ws.received_message
         self.start(workload + "b", len(payloads))
-        if workload == "W2":
+        if "W2" in workload:
             event = self.done_event
             for index, payload in enumerate(payloads):
                 while index - self.done >= W2_WINDOW:
@@ -150,7 +214,7 @@ class Bench:
             if index % 64 == 63:
                 await asyncio.sleep(0)  # let the listener tasks run, as a socket read would
         await asyncio.sleep(0)
-        if workload == "W1":  # wait for the listener tasks still queued (bounded)
+        if "W1" in workload:  # wait for the listener tasks still queued (bounded)
             for _ in range(10_000):
                 if self.count >= len(payloads):
                     break

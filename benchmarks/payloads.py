@@ -111,9 +111,9 @@ BUILDERS = {"W1": w1_events, "W2": w2_events, "W3": w3_events}
 
 
 def feeds(sim: Simulator, counts: dict[str, int]) -> dict[str, list[str]]:
-    """Frame strings per workload for the in-process path."""
+    """Frame strings per feed name (``W1``, ``warmW1``...) for the in-process path."""
     return {
-        workload: [frame(event, data) for event, data in BUILDERS[workload](sim, count)]
-        for workload, count in counts.items()
+        name: [frame(event, data) for event, data in BUILDERS[name[-2:]](sim, count)]
+        for name, count in counts.items()
         if count > 0
     }
