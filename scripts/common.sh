@@ -39,8 +39,10 @@ ensure_venv() {
     local stamp="$VENV/.discord-otel-installed"
     local spec="$REPO_ROOT"
     [ -n "$extras" ] && spec="$REPO_ROOT[$extras]"
-    # Reinstall only when pyproject.toml changed since the last install.
-    if [ ! -f "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ] || [ "$(cat "$stamp")" != "$extras" ]; then
+    # Reinstall when pyproject.toml changed since the last install, or when the
+    # extras asked for are not installed (an install with extras serves a run without).
+    if [ ! -f "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ] ||
+       { [ -n "$extras" ] && [ "$(cat "$stamp")" != "$extras" ]; }; then
         log "installing discord-otel${extras:+[$extras]} into $VENV"
         local pip_log="$VENV/pip-install.log"
         if ! { "$VENV/bin/python" -m pip install --upgrade pip &&

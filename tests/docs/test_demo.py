@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -97,19 +98,25 @@ def test_demo_exports_over_otlp_when_a_collector_answers(otlp_receiver: OtlpRece
     assert any(record.trace_id in span_traces for record in logs)
 
 
-def test_bundled_example_bot_is_examples_bot_py() -> None:
-    """A pip-installed package has no examples/: the demo ships a copy, kept identical."""
-    from discord_otel.demo.example import BUNDLED, CHECKOUT, example_path
+def test_wheel_ships_examples_bot_py_for_the_demo(tmp_path: Path) -> None:
+    """A pip-installed package has no examples/: the wheel carries examples/bot.py
+    where the demo looks for it, byte for byte."""
+    from discord_otel.demo.example import CHECKOUT, example_path
 
     assert CHECKOUT == REPO / "examples" / "bot.py"
     assert example_path() == CHECKOUT  # a checkout runs examples/bot.py itself
-    bundled = BUNDLED.read_text(encoding="utf-8")
-    header, _, body = bundled.partition('"""')
-    assert all(line.startswith("#") for line in header.splitlines()), header
-    assert '"""' + body == CHECKOUT.read_text(encoding="utf-8"), (
-        "src/discord_otel/demo/example_bot.py differs from examples/bot.py: copy "
-        "examples/bot.py over it, below its comment header"
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
     )
+    (wheel,) = tmp_path.glob("discord_otel-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read("discord_otel/demo/example_bot.py")
+        names = archive.namelist()
+    assert shipped == CHECKOUT.read_bytes()
+    assert "discord_otel/demo/example.py" in names
 
 
 def test_demo_help_lists_its_options() -> None:

@@ -2,8 +2,8 @@
 
 The demo runs the repository's ``examples/bot.py`` when it is there (a clone, or
 an editable install of one). A package installed from PyPI has no
-``examples/`` directory, so the same file ships inside the package as
-``example_bot.py``; a test keeps the two identical.
+``examples/`` directory, so the wheel carries that same file as
+``discord_otel/demo/example_bot.py`` (hatch ``force-include`` in pyproject.toml).
 """
 
 from __future__ import annotations
