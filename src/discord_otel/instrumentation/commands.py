@@ -82,12 +82,13 @@ def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
         error = error_type(span.error)
     elif failed:
         error = semconv.ERROR_TYPE_OTHER
-    span.rename(semconv.SPAN_COMMAND.format(name=name))
-    span.set_internal(semconv.COMMAND_NAME, name)
-    span.set_internal(semconv.COMMAND_TYPE, kind)
-    span.set_internal(semconv.COMMAND_OUTCOME, outcome)
-    if error is not None and span.error is None:
-        span.set_internal(semconv.ERROR_TYPE, error)
+    if rt.tracing:
+        span.rename(semconv.SPAN_COMMAND.format(name=name))
+        span.set_internal(semconv.COMMAND_NAME, name)
+        span.set_internal(semconv.COMMAND_TYPE, kind)
+        span.set_internal(semconv.COMMAND_OUTCOME, outcome)
+        if error is not None and span.error is None:
+            span.set_internal(semconv.ERROR_TYPE, error)
     duration = handler.close()
     active = rt.instruments.command_active
     active[kind] = active.get(kind, 1) - 1
@@ -147,12 +148,14 @@ async def _invoke_command(
     kind = semconv.COMMAND_TYPE_PREFIX
     try:
         kind = command_type(ctx.command)
-        attributes = context_attributes(rt, ctx.guild, ctx.channel, ctx.author)
-        cog = _cog_name(ctx.command)
-        if cog is not None:
-            attributes[semconv.COG] = cog
-        if rt.settings.capture_message_content and isinstance(ctx.message.content, str):
-            attributes[semconv.MESSAGE_CONTENT] = ctx.message.content
+        attributes: dict[str, types.AttributeValue] = {}
+        if rt.tracing:  # span attributes: not needed for metrics only
+            attributes = context_attributes(rt, ctx.guild, ctx.channel, ctx.author)
+            cog = _cog_name(ctx.command)
+            if cog is not None:
+                attributes[semconv.COG] = cog
+            if rt.settings.capture_message_content and isinstance(ctx.message.content, str):
+                attributes[semconv.MESSAGE_CONTENT] = ctx.message.content
         handler = start_command(rt, _prefix_name(ctx), kind, attributes, _resolve_prefix(ctx))
         if ctx.command is None:
             handler.span.record_error(commands.CommandNotFound("Command is not found"))
@@ -167,7 +170,7 @@ async def _invoke_command(
     finally:
         if handler is not None:
             try:
-                if rt.settings.capture_command_options:
+                if rt.tracing and rt.settings.capture_command_options:
                     handler.span.set_internal(semconv.COMMAND_OPTIONS, _prefix_options(ctx))
                 end_command(handler, _prefix_name(ctx), kind, bool(ctx.command_failed))
             except Exception:

@@ -26,6 +26,7 @@ import discord
 from discord.gateway import DiscordWebSocket
 from discord.state import ConnectionState
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.util import types
 
@@ -52,6 +53,9 @@ _instrumented_ws: weakref.WeakSet[DiscordWebSocket] = weakref.WeakSet()
 class GatewaySpan(DiscordSpan):
     role = ROLE_GATEWAY
     kind = SpanKind.CONSUMER
+    guild_id: Any = None
+    channel_id: Any = None
+    data: Any = None
 
     def __init__(
         self,
@@ -60,40 +64,53 @@ class GatewaySpan(DiscordSpan):
         attributes: dict[str, types.AttributeValue],
         start_ns: int,
         data: Any,
+        keep_data: bool,
     ) -> None:
         self.tracer = tracer
         self.name = name
         self.attributes = attributes  # shared per (event, shard): copied before any write
         self.start_ns = start_ns
-        self.data = data
-        self.lazy_attributes = self._payload_attributes
-
-    def _payload_attributes(self) -> Mapping[str, types.AttributeValue]:
-        data = self.data
-        self.data = None
-        extra: dict[str, types.AttributeValue] = {}
-        if isinstance(data, dict):
-            guild_id = data.get("guild_id")
-            if guild_id is not None:
-                extra[semconv.GUILD_ID] = str(guild_id)
+        # Only the two ids (strings) are kept, not the payload: a payload kept
+        # alive by the listener tasks' contexts survives young collections and
+        # makes the cyclic GC's full collections more frequent.
+        if type(data) is dict:
+            self.guild_id = data.get("guild_id")
             channel_id = data.get("channel_id")
             if channel_id is None:
                 channel = data.get("channel")
-                if isinstance(channel, dict):
+                if type(channel) is dict:
                     channel_id = channel.get("id")
-            if channel_id is not None:
-                extra[semconv.CHANNEL_ID] = str(channel_id)
-            rt = runtime.active
-            if rt is not None:
-                settings = rt.settings
-                if settings.capture_message_content and isinstance(data.get("content"), str):
-                    extra[semconv.MESSAGE_CONTENT] = data["content"]
-                if settings.capture_user_id:
-                    author = data.get("author") or data.get("user") or {}
-                    member = data.get("member") or {}
-                    user = author or member.get("user") or {}
-                    if isinstance(user, dict) and user.get("id") is not None:
-                        extra[semconv.USER_ID] = str(user["id"])
+            self.channel_id = channel_id
+            if keep_data:  # content / user id opted in
+                self.data = data
+
+    def discord_attributes(self) -> dict[str, types.AttributeValue]:
+        # An override, not a bound method stored on the instance: that would be a
+        # reference cycle, leaving every event's span to the cyclic GC.
+        if self.guild_id is not None or self.channel_id is not None or self.data is not None:
+            extra = self._payload_attributes()
+            self.guild_id = self.channel_id = self.data = None
+            self.attributes = {**self.attributes, **extra}
+        return self.attributes
+
+    def _payload_attributes(self) -> Mapping[str, types.AttributeValue]:
+        extra: dict[str, types.AttributeValue] = {}
+        if self.guild_id is not None:
+            extra[semconv.GUILD_ID] = str(self.guild_id)
+        if self.channel_id is not None:
+            extra[semconv.CHANNEL_ID] = str(self.channel_id)
+        data = self.data
+        rt = runtime.active
+        if isinstance(data, dict) and rt is not None:
+            settings = rt.settings
+            if settings.capture_message_content and isinstance(data.get("content"), str):
+                extra[semconv.MESSAGE_CONTENT] = data["content"]
+            if settings.capture_user_id:
+                author = data.get("author") or data.get("user") or {}
+                member = data.get("member") or {}
+                user = author or member.get("user") or {}
+                if isinstance(user, dict) and user.get("id") is not None:
+                    extra[semconv.USER_ID] = str(user["id"])
         return extra
 
 
@@ -134,10 +151,11 @@ def _traced_parser(
     }
     time_ns = time.time_ns
     current = CURRENT
+    keep_data = rt.settings.capture_message_content or rt.settings.capture_user_id
 
     def parse(data: Any) -> None:
         cell[0] += 1
-        span = GatewaySpan(tracer, name, attributes, time_ns(), data)
+        span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data)
         token = current.set(span)
         try:
             return func(data)
@@ -218,6 +236,11 @@ def _update_references(
             ws._discord_parsers = build_parsers(rt, client, parsers, shard)
             _instrumented_ws.add(ws)
             clients.track(client)
+            if rt.tracing and trace.get_current_span() is not PROXY:
+                # Connecting outside our Client.connect hook (instrumented late, or
+                # a hand-made websocket): hold the proxy in this task's context for
+                # good, as the hook would; without a Discord span it is no span.
+                otel_context.attach(PROXY_CONTEXT)
     except Exception:
         report("gateway parsers")
     return result
@@ -263,11 +286,8 @@ async def _connect(
         try:
             clients.track(instance)
             rt.instruments.start_lag_probe(instance)
-            if rt.refresh_tracing():
-                from opentelemetry import trace
-
-                if trace.get_current_span() is not PROXY:
-                    token = otel_context.attach(PROXY_CONTEXT)
+            if rt.refresh_tracing() and trace.get_current_span() is not PROXY:
+                token = otel_context.attach(PROXY_CONTEXT)
         except Exception:
             report("connect")
     try:

@@ -24,9 +24,8 @@ from discord_otel.instrumentation.spans import (
     ROLE_HANDLER,
     DiscordSpan,
     EnterTokens,
-    enter,
     leave,
-    parent_of_new_span,
+    start_child,
 )
 
 
@@ -52,8 +51,7 @@ class Handler:
         self.span = span
         self.tokens: EnterTokens | Token[DiscordSpan | None]
         if rt.tracing:
-            parent_of_new_span(span)
-            self.tokens = enter(span)
+            self.tokens = start_child(span)
         else:
             span.parent = CURRENT.get()
             self.tokens = CURRENT.set(span)

@@ -19,6 +19,7 @@ from time import perf_counter, time_ns
 from typing import Any
 
 import discord
+from opentelemetry.context import get_current
 from opentelemetry.util import types
 
 from discord_otel import semconv
@@ -27,12 +28,13 @@ from discord_otel.instrumentation.metrics import FastHistogram, _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
+    CURRENT,
+    PROXY_CONTEXT,
     DiscordSpan,
     EnterTokens,
-    enter,
     error_type,
     leave,
-    parent_of_new_span,
+    start_child,
 )
 
 
@@ -103,12 +105,15 @@ async def _run_event(
     if listener is None:
         listener = _new_listener(event_name)
     span = None
-    tokens = None
+    tokens: EnterTokens | None = None
     if listener is not None and listener.tracing:
         try:
             span = DiscordSpan(listener.tracer, listener.span_name, listener.attributes, time_ns())
-            parent_of_new_span(span)
-            tokens = enter(span)
+            if get_current() is PROXY_CONTEXT:  # start_child's usual case, inlined
+                span.parent = CURRENT.get()
+                tokens = (CURRENT.set(span), None)
+            else:
+                tokens = start_child(span)
         except Exception:
             report("listener start")
     start = perf_counter()
@@ -126,26 +131,30 @@ async def _run_event(
             _leave(span, tokens)
         return
     duration = perf_counter() - start
-    if span is None:
-        if listener is not None:  # inlined FastHistogram.record: the hottest record
-            series = listener.series
-            series.counts[bisect_left(listener.bounds, duration)] += 1
-            series.total += duration
-            if duration < series.low:
-                series.low = duration
-            if duration > series.high:
-                series.high = duration
-        return
-    _record(listener, span, None, duration)
-    _leave(span, tokens)
+    if listener is not None:  # inlined FastHistogram.record: the hottest record
+        series = listener.series
+        series.counts[bisect_left(listener.bounds, duration)] += 1
+        series.total += duration
+        if duration < series.low:
+            series.low = duration
+        if duration > series.high:
+            series.high = duration
+    if span is not None:
+        _leave(span, tokens)
 
 
 def _leave(span: DiscordSpan | None, tokens: EnterTokens | None) -> None:
     try:
         if tokens is not None:
-            leave(tokens)
+            if tokens[1] is None:
+                CURRENT.reset(tokens[0])
+            else:
+                leave(tokens)
         if span is not None:
-            span.finish()
+            if span.real is None and span.error is None:
+                span.end_ns = time_ns()  # never needed: stays a timestamp
+            else:
+                span.finish()
     except Exception:
         report("listener end")
 
@@ -169,7 +178,7 @@ def _record(
     try:
         if span is not None and error is not None:
             span.record_error(error)
-        real = span.real if span is not None else None
+        real = span.real if span is not None else None  # failures carry an exemplar
         if error is None:
             if real is None:  # inlined FastHistogram.record: the hottest record
                 series = listener.series

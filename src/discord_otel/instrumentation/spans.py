@@ -300,8 +300,28 @@ EnterTokens = tuple[Token[DiscordSpan | None], object | None]
 def enter(span: DiscordSpan) -> EnterTokens:
     """Make ``span`` the current span for this task (see the module docstring)."""
     token = CURRENT.set(span)
-    if trace.get_current_span() is PROXY:
+    if otel_context.get_current() is PROXY_CONTEXT or trace.get_current_span() is PROXY:
         return token, None
+    return token, otel_context.attach(trace.set_span_in_context(PROXY))
+
+
+def start_child(span: DiscordSpan) -> EnterTokens:
+    """:func:`parent_of_new_span` then :func:`enter`, looking the current span up once."""
+    parent = CURRENT.get()
+    if otel_context.get_current() is PROXY_CONTEXT:  # the usual case, and the cheapest test
+        span.parent = parent
+        return CURRENT.set(span), None
+    current = trace.get_current_span()
+    if current is PROXY:
+        span.parent = parent
+        return CURRENT.set(span), None
+    if current is INVALID_SPAN or isinstance(current, DiscordSpan):
+        span.parent = parent
+    elif current.get_span_context().is_valid:
+        span.parent_context = otel_context.get_current()
+    else:
+        span.parent = parent
+    token = CURRENT.set(span)
     return token, otel_context.attach(trace.set_span_in_context(PROXY))
 
 
