@@ -351,12 +351,16 @@ class Instruments:
     def _observe_events(self, options: CallbackOptions) -> Iterable[Observation]:
         # Collection starts here: merge the in-process histograms first.
         self.flush()
+        if self.stopped:
+            return
         for (event, shard), cell in list(self.event_cells.items()):
             if cell[0]:
                 yield Observation(cell[0], {semconv.GATEWAY_EVENT: event, semconv.SHARD_ID: shard})
 
     # --- gauges ----------------------------------------------------------------
     def _observe_latency(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         for shard, ws in _websockets():
             try:
                 latency = ws.latency
@@ -366,6 +370,8 @@ class Instruments:
                 yield Observation(latency, {semconv.SHARD_ID: shard})
 
     def _observe_connected(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         for shard, ws in _websockets():
             try:
                 connected = bool(ws.open)
@@ -374,28 +380,40 @@ class Instruments:
             yield Observation(1 if connected else 0, {semconv.SHARD_ID: shard})
 
     def _observe_guilds(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         live = clients.live_clients()
         if live:
             yield Observation(sum(len(c._connection._guilds) for c in live))
 
     def _observe_users(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         live = clients.live_clients()
         if live:
             yield Observation(sum(len(c._connection._users) for c in live))
 
     def _observe_remaining(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         for template, remaining in list(self.ratelimit_remaining.items()):
             yield Observation(remaining, {semconv.URL_TEMPLATE: template})
 
     def _observe_last_success(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         for name, when in list(self.task_last_success.items()):
             yield Observation(when, {semconv.TASK_NAME: name})
 
     def _observe_lag(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         if self.loop_lag:
             yield Observation(max(self.loop_lag.values()))
 
     def _observe_active(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.stopped:  # uninstrumented: a later instrument() reports instead
+            return
         for kind, active in list(self.command_active.items()):
             yield Observation(active, {semconv.COMMAND_TYPE: kind})
 
