@@ -70,10 +70,27 @@ def _rss_kb() -> tuple[int, int]:
 
 
 def _instrumented() -> bool:
-    """Is discord-otel's discord.py instrumentation active in this process?"""
+    """Is discord-otel's discord.py instrumentation active in this process?
+
+    True if any of the discord.py hooks it installs (wrapt wrappers or replaced
+    functions) is in place."""
     if "discord_otel.instrumentation" not in sys.modules:
         return False
-    return hasattr(discord.Client.__dict__.get("_schedule_event"), "__wrapped__")
+    from discord.state import ConnectionState
+
+    hooks = (
+        (discord.Client, "_run_event"),
+        (discord.Client, "_schedule_event"),
+        (ConnectionState, "_update_references"),
+        (DiscordWebSocket, "from_client"),
+    )
+    for owner, name in hooks:
+        found = owner.__dict__.get(name)
+        if hasattr(found, "__wrapped__"):
+            return True
+        if str(getattr(found, "__module__", "")).startswith("discord_otel"):
+            return True
+    return False
 
 
 class _GcClock:
@@ -82,8 +99,13 @@ class _GcClock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.collections = 0
+        self.full = 0  # generation-2 collections
+        self.collected = 0  # objects freed by the cyclic GC (garbage in cycles)
         self._started = 0.0
         gc.callbacks.append(self._callback)
+
+    def snapshot(self) -> tuple[float, int, int, int]:
+        return (self.seconds, self.collections, self.full, self.collected)
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -91,6 +113,8 @@ class _GcClock:
         else:
             self.seconds += time.perf_counter() - self._started
             self.collections += 1
+            self.full += info.get("generation") == 2
+            self.collected += info.get("collected", 0)
 
 
 class Bench:
@@ -102,7 +126,7 @@ class Bench:
         self.fed = asyncio.Event()  # set when a workload's result is out
         self.profiler: Any = None
         self.gc = _GcClock()
-        self.gc0 = (0.0, 0)
+        self.gc0 = self.gc.snapshot()
         self.workload: str | None = None
         self.target = 0
         self.t0 = 0.0
@@ -128,7 +152,7 @@ class Bench:
             self.profiler = Profiler(interval=0.0002, async_mode="disabled")
             self.profiler.start()
         self.count = self.done = self.db_queries = self.errors = 0
-        self.gc0 = (self.gc.seconds, self.gc.collections)
+        self.gc0 = self.gc.snapshot()
         self.c0 = time.process_time()
         self.t0 = time.perf_counter()
 
@@ -153,6 +177,8 @@ class Bench:
             "errors": self.errors,
             "gc_s": self.gc.seconds - self.gc0[0],
             "gc_collections": self.gc.collections - self.gc0[1],
+            "gc_full": self.gc.full - self.gc0[2],
+            "gc_collected": self.gc.collected - self.gc0[3],
             "gc_objects": len(gc.get_objects()),
             "rss_peak_kb": peak,
             "rss_kb": current,

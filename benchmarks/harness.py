@@ -71,7 +71,44 @@ MODES = (
     Mode("argus", "peer: argus-dpy", False, peer="argus"),
     Mode("prometheus", "peer: discord-ext-prometheus", False, peer="prometheus"),
 )
-MODE_BY_NAME = {m.name: m for m in MODES}
+
+# Diagnosis only (``--modes``): which instrumentation a mode's cost comes from.
+_OTHERS = "aiohttp-client,asyncpg,logging,system_metrics"
+_METRICS_ONLY = {"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+_ALWAYS_ON = {"OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+DIAGNOSTIC_MODES = (
+    Mode(
+        "metrics_discord_only",
+        "metrics only, discord.py instrumentation alone",
+        True,
+        {**_METRICS_ONLY, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": _OTHERS},
+    ),
+    Mode(
+        "metrics_no_discord",
+        "metrics only, without the discord.py instrumentation",
+        True,
+        {**_METRICS_ONLY, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "discord"},
+    ),
+    Mode(
+        "default100_discord_only",
+        "default 100%, discord.py instrumentation alone",
+        True,
+        {**_ALWAYS_ON, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": _OTHERS},
+    ),
+    Mode(
+        "default100_no_discord",
+        "default 100%, without the discord.py instrumentation",
+        True,
+        {**_ALWAYS_ON, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "discord"},
+    ),
+    Mode(
+        "default100_no_aiohttp",
+        "default 100%, without aiohttp-client instrumentation",
+        True,
+        {**_ALWAYS_ON, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "aiohttp-client"},
+    ),
+)
+MODE_BY_NAME = {m.name: m for m in MODES + DIAGNOSTIC_MODES}
 
 
 @dataclass
@@ -443,7 +480,7 @@ def summarise(raw: dict[str, Any], modes: list[Mode], workloads: list[str]) -> d
         for workload in workloads:
             for path in PATHS:
                 key = workload + path
-                ratios, cpu_ratios, rates = [], [], []
+                ratios, cpu_ratios, rates, cpu_us, gc_us = [], [], [], [], []
                 for current in raw["rounds"]:
                     base = current.get("baseline", {}).get("runs", {}).get(key)
                     mine = current.get(mode.name, {}).get("runs", {}).get(key)
@@ -453,12 +490,16 @@ def summarise(raw: dict[str, Any], modes: list[Mode], workloads: list[str]) -> d
                     if base["cpu_throughput"]:
                         cpu_ratios.append(mine["cpu_throughput"] / base["cpu_throughput"])
                     rates.append(mine["throughput"])
+                    cpu_us.append(mine["cpu"] / mine["events"] * 1e6)
+                    gc_us.append(mine.get("gc_s", 0.0) / mine["events"] * 1e6)
                 per[key] = {
                     "ratio": statistics.median(ratios) if ratios else None,
                     "min": min(ratios) if ratios else None,
                     "max": max(ratios) if ratios else None,
                     "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
                     "throughput": statistics.median(rates) if rates else None,
+                    "cpu_us_per_event": statistics.median(cpu_us) if cpu_us else None,
+                    "gc_us_per_event": statistics.median(gc_us) if gc_us else None,
                     "n": len(ratios),
                 }
         starts = [

@@ -80,7 +80,19 @@ def verdicts(raw: dict[str, Any], workloads: list[str]) -> list[tuple[str, str, 
             ratio = cell.get("ratio")
             limit = limits[workload]
             passed = None if ratio is None else ratio >= limit
-            out.append((f"{mode} {workload}", f"{_fmt(ratio)} (>= {limit:.2f})", passed))
+            cpu = cell.get("cpu_ratio")
+            cpu_note = (
+                ""
+                if cpu is None
+                else f"; CPU-time {cpu:.3f}" + (" (passes)" if cpu >= limit else " (misses)")
+            )
+            out.append(
+                (
+                    f"{mode} {workload}",
+                    f"{_cell(cell)} (>= {limit:.2f}){cpu_note}",
+                    passed,
+                )
+            )
     for mode, cell in summary.items():
         if mode == "baseline":
             continue
@@ -180,10 +192,8 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
             "",
             "> **discord-otel's discord.py instrumentation was not active** in: "
             + ", ".join(missing)
-            + ". (Its `discord` entry point was not registered in the installed package "
-            "when this ran, so those modes measured the SDK, the exporters and the other "
-            "instrumentations -- aiohttp-client, asyncpg, logging, system metrics -- but "
-            "not the discord.py hooks.)",
+            + " (no discord.py hook found in the bot process), so those modes measured the "
+            "SDK, the exporters and the other instrumentations only.",
         ]
     for path in ("a", "b"):
         lines += ["", f"## Throughput ratios, {PATH_NAMES[path]}", ""]
@@ -242,28 +252,34 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
     micro = raw.get("micro")
     base = summary.get("baseline", {})
     lines += ["", "## Micro costs", ""]
-    lines.append("discord.py alone, per event (in-process path, baseline):")
-    lines.append("")
-    for workload in workloads:
-        rate = base.get(workload + "b", {}).get("throughput")
-        if rate:
-            lines.append(f"- {workload}: {1e6 / rate:.1f} us per event")
-    lines.append("")
     lines.append(
-        "What each mode adds per event (in-process path: 1/rate - 1/baseline rate, medians):"
+        "Bot CPU per event (process CPU time / events, all threads; median over rounds), "
+        "in us: the baseline row is discord.py alone, the others what each mode adds to it. "
+        "`gc` is the part of the baseline spent in the cyclic garbage collector, and what "
+        "each mode adds to that (a gc.callbacks clock in the bot)."
     )
     lines.append("")
-    lines.append("| mode | " + " | ".join(f"{w} us/event" for w in workloads) + " |")
-    lines.append("|---" * (len(workloads) + 1) + "|")
+    keys = [w + p for p in ("b", "a") for w in workloads]
+    lines.append("| mode | " + " | ".join(f"{k} cpu / gc" for k in keys) + " |")
+    lines.append("|---" * (len(keys) + 1) + "|")
     for mode in modes:
-        if mode.name == "baseline":
-            continue
         cells = []
-        for workload in workloads:
-            rate = summary[mode.name].get(workload + "b", {}).get("throughput")
-            base_rate = base.get(workload + "b", {}).get("throughput")
-            cells.append(f"{1e6 / rate - 1e6 / base_rate:+.1f}" if rate and base_rate else "n/a")
+        for key in keys:
+            mine = summary[mode.name].get(key, {})
+            ref = base.get(key, {})
+            cpu, gc_us = mine.get("cpu_us_per_event"), mine.get("gc_us_per_event")
+            if cpu is None or gc_us is None:
+                cells.append("n/a")
+            elif mode.name == "baseline":
+                cells.append(f"{cpu:.1f} / {gc_us:.1f}")
+            else:
+                cells.append(
+                    f"{cpu - (ref.get('cpu_us_per_event') or 0):+.1f} / "
+                    f"{gc_us - (ref.get('gc_us_per_event') or 0):+.1f}"
+                )
         lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("(b: in-process feed, a: loopback; W2 is per command, REST reply included.)")
     if micro:
         lines += ["", "OpenTelemetry SDK operations on this machine (median of 5, us each):", ""]
         lines.append("| operation | us |")
