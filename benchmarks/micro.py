@@ -156,11 +156,97 @@ def measure(n: int) -> dict[str, float]:
             now()
 
     results["time.time_ns()"] = _per_op_us(clock, n)
+    results.update(_export_costs(n))
+    results.update(_aiohttp_costs(max(200, n // 50), provider, meters))
     provider.shutdown()
     sampled10.shutdown()
     meters.shutdown()
     log_provider.shutdown()
     return results
+
+
+def _export_costs(n: int) -> dict[str, float]:
+    """Encoding finished spans to OTLP protobuf, as the exporter does before each POST."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    finished: list[Any] = []
+
+    class Keep(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            finished.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    tracer = provider.get_tracer("bench")
+    attributes = {
+        "discord.gateway.event": "INTERACTION_CREATE",
+        "discord.shard.id": 0,
+        "discord.guild.id": "1300000000000000001",
+        "discord.channel.id": "1300000000000000002",
+    }
+    for _ in range(512):
+        tracer.start_span("gateway INTERACTION_CREATE", attributes=attributes).end()
+    batch = finished[:512]
+
+    def encode(k: int) -> None:
+        for _ in range(max(1, k // 512)):
+            encode_spans(batch).SerializeToString()
+
+    per_span = _per_op_us(encode, max(512, n // 10 // 512 * 512))  # encode() does k/512 batches
+    provider.shutdown()
+    return {"OTLP protobuf encoding, per span (batches of 512)": per_span}
+
+
+def _aiohttp_costs(n: int, tracer_provider: Any, meter_provider: Any) -> dict[str, float]:
+    """One aiohttp request to a loopback server, without and with the aiohttp-client
+    instrumentation (sampled span to a dropping exporter, duration histogram)."""
+    import asyncio
+
+    from aiohttp import ClientSession, web
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response({"id": "1"})
+
+    async def measure_requests(count: int) -> float:
+        app = web.Application()
+        app.router.add_post("/api/v10/channels/1/messages", handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{port}/api/v10/channels/1/messages"
+        try:
+            async with ClientSession() as session:
+                for _ in range(50):
+                    async with session.post(url, json={"content": "pong"}) as response:
+                        await response.read()
+                samples = []
+                for _ in range(REPEATS):
+                    start = time.process_time()
+                    for _ in range(count):
+                        async with session.post(url, json={"content": "pong"}) as response:
+                            await response.read()
+                    samples.append((time.process_time() - start) / count * 1e6)
+                return statistics.median(samples)
+        finally:
+            await runner.cleanup()
+
+    plain = asyncio.run(measure_requests(n))
+    instrumentor = AioHttpClientInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        instrumented = asyncio.run(measure_requests(n))
+    finally:
+        instrumentor.uninstrument()
+    return {
+        "aiohttp request + loopback server, CPU per request (no instrumentation)": plain,
+        "aiohttp-client instrumentation, added CPU per request": instrumented - plain,
+    }
 
 
 def run_isolated(n: int) -> dict[str, float]:

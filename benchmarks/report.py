@@ -286,6 +286,9 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
         lines.append("|---|---|")
         for name, value in micro.items():
             lines.append(f"| {name} | {value:.2f} |")
+    notes = Path(__file__).resolve().parent / "diagnosis.md"
+    if notes.exists() and meta.get("preset") == "full":
+        lines += ["", notes.read_text().strip()]
     errors = [(m.name, e) for m in modes for e in summary[m.name].get("errors", [])]
     if errors:
         lines += ["", "## Errors", ""]
