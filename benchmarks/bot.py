@@ -322,6 +322,9 @@ def build() -> tuple[commands.Bot, Bench]:
 
             bench.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
         await bot.tree.sync()
+        if os.environ.get("BENCH_GC_FREEZE"):  # diagnosis: what gc.freeze() after start-up buys
+            gc.collect()
+            gc.freeze()
 
     bot.setup_hook = setup_hook  # type: ignore[method-assign]
     _attach_peer(bot)

@@ -108,6 +108,11 @@ DIAGNOSTIC_MODES = (
         {**_ALWAYS_ON, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "aiohttp-client"},
     ),
 )
+DIAGNOSTIC_MODES += (
+    Mode("baseline_gc_freeze", "baseline, gc.freeze() after start-up", False, {}),
+    Mode("metrics_gc_freeze", "metrics only, gc.freeze() after start-up", True, _METRICS_ONLY),
+    Mode("default100_gc_freeze", "default 100%, gc.freeze() after start-up", True, _ALWAYS_ON),
+)
 MODE_BY_NAME = {m.name: m for m in MODES + DIAGNOSTIC_MODES}
 
 
@@ -205,6 +210,8 @@ def mode_env(
                 **mode.env,
             }
         )
+    if mode.name.endswith("_gc_freeze"):
+        env["BENCH_GC_FREEZE"] = "1"
     if mode.peer:
         env["BENCH_PEER"] = mode.peer
         env["BENCH_PEER_PORT"] = str(_free_port())
