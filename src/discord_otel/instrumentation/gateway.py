@@ -27,6 +27,7 @@ from discord.gateway import DiscordWebSocket
 from discord.state import ConnectionState
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind, Tracer
 from opentelemetry.util import types
 
@@ -255,13 +256,22 @@ async def _from_client(
     client = args[0] if args else kwargs.get("client")
     shard = kwargs.get("shard_id") or 0
     initial = bool(kwargs.get("initial"))
+    token = None
     try:
         if initial:
-            startup.gateway_connecting(rt, client, shard)
+            # The websocket handshake (an aiohttp-client span) nests under the
+            # shard's `gateway connect` span of the startup trace.
+            connect_span = startup.gateway_connecting(rt, client, shard)
+            if connect_span is not None:
+                token = otel_context.attach(trace.set_span_in_context(connect_span))
         else:
             kind = semconv.RECONNECT_RESUME if kwargs.get("resume") else semconv.RECONNECT_IDENTIFY
             rt.instruments.reconnects.add(
                 1, {semconv.SHARD_ID: shard, semconv.RECONNECT_KIND: kind}
+            )
+            # A reconnect's handshake would be a lone root span: counted above instead.
+            token = otel_context.attach(
+                otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True)
             )
     except Exception:
         report("gateway connect")
@@ -274,6 +284,9 @@ async def _from_client(
             except Exception:
                 report("gateway connect")
         raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
 
 
 async def _connect(

@@ -9,9 +9,10 @@ loops call once per attempt (patched in ``discord.http`` and
 (``retry_after``, scope, attempt number) and counts ``discord.rest.ratelimits``;
 the rate-limit headers feed ``discord.rest.ratelimit.remaining``.
 
-While our span is current, HTTP-level instrumentations (aiohttp-client) are
-suppressed: this is the HTTP client span, and theirs would carry the token in
-the URL.
+While our span is current, an HTTP-level instrumentation (aiohttp-client)
+nests its per-attempt spans under it, so each retry is visible. Their URLs hold
+webhook and interaction tokens: the distro gives aiohttp-client a URL filter
+that scrubs them (see ``discord_otel.distro``).
 
 The interaction callback (``POST /interactions/{id}/{token}/callback``) also
 gives the interaction's initial response time: gateway receipt -> callback
@@ -31,7 +32,6 @@ import discord.http
 import discord.webhook.async_
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
@@ -167,9 +167,7 @@ async def _request(
                     semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
                 },
             )
-            ctx = trace.set_span_in_context(span)
-            ctx = otel_context.set_value(_SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, ctx)
-            token = otel_context.attach(ctx)
+            token = otel_context.attach(trace.set_span_in_context(span))
         call = _Call(template, span)
         call_token = _CALL.set(call)
     except Exception:

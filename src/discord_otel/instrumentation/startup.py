@@ -86,10 +86,12 @@ async def _login(
             record.logged_in = True
 
 
-def gateway_connecting(rt: runtime.Runtime, client: Any, shard: int) -> None:
+def gateway_connecting(rt: runtime.Runtime, client: Any, shard: int) -> Span | None:
+    """Open the shard's ``gateway connect`` span under ``startup``; returned so the
+    caller can make it current around the websocket handshake."""
     record = _startups.get(client)
     if record is None or record.ended:
-        return
+        return None
     parent = trace.set_span_in_context(record.span, otel_context.Context())
     span = rt.tracer.start_span(
         semconv.SPAN_GATEWAY_CONNECT, context=parent, attributes={semconv.SHARD_ID: shard}
@@ -98,6 +100,7 @@ def gateway_connecting(rt: runtime.Runtime, client: Any, shard: int) -> None:
     if old is not None:
         old.end()
     record.connects[shard] = span
+    return span
 
 
 def gateway_ready(client: Any, shard: int) -> None:
