@@ -29,6 +29,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workloads", help="comma-separated subset of W1,W2,W3")
     parser.add_argument("--out", type=Path, default=harness.HERE / "results")
+    parser.add_argument(
+        "--span-census",
+        metavar="MODE",
+        help="instead of a run: count the spans MODE exports per event, per workload",
+    )
     parser.add_argument("--memory-events", type=int, help="W1 events of the memory pass")
     parser.add_argument("--no-micro", action="store_true", help="skip the micro costs")
     parser.add_argument("--no-plot", action="store_true", help="skip ratios.png")
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = harness.workdir_for(args.out)
     if args.profile:
         return profile(args, sizes, workloads, workdir)
+    if args.span_census:
+        return span_census(args, sizes, workloads, workdir)
     began = time.time()
     load_before = harness._load()
     print(f"benchmarks: {preset} run, {sizes.rounds} round(s), work files in {workdir}", flush=True)
@@ -150,6 +157,41 @@ def profile(
         print(outcome["error"], outcome.get("log_tail", ""))
         return 1
     print(f"profiles: {prefix}-W*.txt")
+    return 0
+
+
+def span_census(
+    args: argparse.Namespace, sizes: harness.Sizes, workloads: list[str], workdir: Path
+) -> int:
+    """One bot process per workload (loopback path), the sink decoding span names."""
+    mode = harness.MODE_BY_NAME[args.span_census]
+    try:
+        with harness.otlp_sink(workdir, decode=True) as sink_port:
+            db = postgres() if not args.no_db and "W2" in workloads else _nothing()
+            with db as dsn:
+                for workload in workloads:
+                    events = sizes.events[workload]
+                    outcome = asyncio.run(
+                        harness.run_bot(
+                            mode,
+                            [(workload, "a", events)],
+                            sink_port=sink_port,
+                            pg_dsn=dsn,
+                            workdir=workdir,
+                            tag=f"census-{workload}",
+                            timeout=300,
+                        )
+                    )
+                    names = outcome.get("exported", {}).get("span_names", {})
+                    warm = max(10, min(events // 10, 1000))
+                    total = events + warm
+                    print(f"{mode.name} {workload}: {events}+{warm} warm-up events")
+                    for name, count in sorted(names.items(), key=lambda kv: -kv[1]):
+                        print(f"  {count / total:7.3f} per event  {name}")
+                    if outcome["error"]:
+                        print(outcome["error"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -142,11 +142,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def otlp_sink(workdir: Path) -> Any:
+def otlp_sink(workdir: Path, decode: bool = False) -> Any:
     port_file = workdir / "sink.port"
     log = open(workdir / "sink.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.otlp_sink", "--port-file", str(port_file)],
+        [sys.executable, "-m", "benchmarks.otlp_sink", "--port-file", str(port_file)]
+        + (["--decode"] if decode else []),
         cwd=HERE.parent,
         stdout=log,
         stderr=subprocess.STDOUT,
