@@ -166,7 +166,9 @@ class General(commands.Cog):
 
     @commands.command()
     async def fail(self, ctx: commands.Context[ExampleBot]) -> None:
-        """Always raises: the error path."""
+        """Always raises: the error path (with a database, a query that fails)."""
+        if self.bot.db is not None:
+            await self.bot.db.fetch("SELECT * FROM no_such_table")
         raise RuntimeError("this command always fails")
 
     @commands.command()

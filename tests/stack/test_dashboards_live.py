@@ -94,13 +94,22 @@ def test_every_prometheus_panel_query_returns_data(
         prometheus_server.wait_for(
             f'discord_command_duration_seconds_count{{target="{address}"}}', timeout=60
         )
-        output, _ = process.communicate(timeout=90)
+        # Gauges go stale the moment the bot exits, as on a real server when a bot
+        # stops: so evaluate every panel at the last moment the bot was up and
+        # scraped, after the scenario's final steps (it ends with a sleep).
+        alive_at = time.time()
+        deadline = time.monotonic() + 90
+        while process.poll() is None and time.monotonic() < deadline:
+            if prometheus_server.query(f'up{{target="{address}"}} == 1'):
+                alive_at = time.time()
+            time.sleep(0.5)
+        output, _ = process.communicate(timeout=30)
         assert process.returncode == 0, output
-        time.sleep(3)  # a last scrape or two after the scenario's final steps
+        alive_at -= 1.5  # the last scrape before that moment
         empty = []
         for path in DASHBOARDS:
             for title, expr in prometheus_queries(load(path)):
-                if not prometheus_server.query(substitute(expr)):
+                if not prometheus_server.query(substitute(expr), at=alive_at):
                     empty.append(f"{path.stem} / {title}: {expr}")
         assert not empty, "panel queries without data:\n" + "\n".join(empty)
     finally:
