@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,53 @@ async def test_a_flood_reaches_the_bot_in_full(sim: Simulator, running: RunningB
     assert pings.responded == 20
     assert result.rest_calls["POST /channels/{channel_id}/messages"] == 20
     await eventually(lambda: seen.count("chatter") == 3000, timeout=30)
+
+
+def test_serve_mode_prints_exports_a_bot_started_elsewhere_can_use() -> None:
+    """Without a COMMAND the simulator serves until interrupted; a bot started in
+    another shell with the printed exports runs the scenario against it."""
+    server = subprocess.Popen(
+        [str(DISCORD_OTEL), "simulate", "--scenario", "examples/scenarios/tour.yaml"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    bot = None
+    try:
+        assert server.stdout is not None
+        exports: dict[str, str] = {}
+        for line in server.stdout:
+            if line.strip().startswith("export "):
+                name, _, value = line.strip()[len("export ") :].partition("=")
+                exports[name] = value
+            if "Ctrl+C stops" in line:
+                break
+        assert set(exports) >= {"DISCORD_OTEL_SIMULATOR_URL", "DISCORD_TOKEN", "PYTHONPATH"}
+        environment = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+        environment.update(
+            DISCORD_OTEL_SIMULATOR_URL=exports["DISCORD_OTEL_SIMULATOR_URL"],
+            DISCORD_TOKEN=exports["DISCORD_TOKEN"],
+            # the shell would expand ${PYTHONPATH:+...}; here there is none to keep
+            PYTHONPATH=exports["PYTHONPATH"].split("$")[0],
+        )
+        bot = subprocess.Popen(
+            [sys.executable, "examples/bot.py"],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        summary = []
+        for line in server.stdout:  # the scenario's summary, once the bot has run it
+            summary.append(line)
+            if "all steps answered" in line or "not answered" in line:
+                break
+        assert any("all steps answered" in line for line in summary), "".join(summary)
+    finally:
+        if bot is not None:
+            bot.terminate()
+            bot.wait(timeout=30)
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    assert server.returncode == 0
