@@ -108,7 +108,20 @@ DIAGNOSTIC_MODES = (
         {**_ALWAYS_ON, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "aiohttp-client"},
     ),
 )
+_DISABLED = {"OTEL_SDK_DISABLED": "true"}
 DIAGNOSTIC_MODES += (
+    Mode(
+        "sdk_disabled_no_instrumentations",
+        "OTEL_SDK_DISABLED=true and every instrumentation disabled",
+        True,
+        {**_DISABLED, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "discord," + _OTHERS},
+    ),
+    Mode(
+        "sdk_disabled_no_aiohttp",
+        "OTEL_SDK_DISABLED=true, aiohttp-client instrumentation disabled",
+        True,
+        {**_DISABLED, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "aiohttp-client"},
+    ),
     Mode("baseline_gc_freeze", "baseline, gc.freeze() after start-up", False, {}),
     Mode("metrics_gc_freeze", "metrics only, gc.freeze() after start-up", True, _METRICS_ONLY),
     Mode("default100_gc_freeze", "default 100%, gc.freeze() after start-up", True, _ALWAYS_ON),
