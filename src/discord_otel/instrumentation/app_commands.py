@@ -36,6 +36,7 @@ from discord_otel.instrumentation.commands import (
 from discord_otel.instrumentation.handlers import (
     ErrorLogFilter,
     Handler,
+    error_argument_recorder,
     record_error_on_handler,
 )
 from discord_otel.instrumentation.patching import Patcher
@@ -194,17 +195,7 @@ async def _record_and_reraise(
         raise
 
 
-async def _invoke_error_handlers(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    if runtime.active is not None:
-        try:
-            error = args[1] if len(args) > 1 else kwargs.get("error")
-            if isinstance(error, BaseException):
-                record_error_on_handler(error)
-        except Exception:
-            report("app command error")
-    return await wrapped(*args, **kwargs)
+_invoke_error_handlers = error_argument_recorder("app command error")
 
 
 def instrument(patcher: Patcher) -> None:

@@ -25,7 +25,10 @@ from opentelemetry.util import types
 
 from discord_otel import semconv
 from discord_otel.instrumentation import runtime
-from discord_otel.instrumentation.handlers import Handler, record_error_on_handler
+from discord_otel.instrumentation.handlers import (
+    Handler,
+    error_argument_recorder,
+)
 from discord_otel.instrumentation.metrics import FastHistogram, _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
@@ -192,17 +195,7 @@ def _prefix_options(ctx: Any) -> str:
     return ", ".join(args)
 
 
-async def _dispatch_error(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    if runtime.active is not None:
-        try:
-            error = args[1] if len(args) > 1 else kwargs.get("error")
-            if isinstance(error, BaseException):
-                record_error_on_handler(error)
-        except Exception:
-            report("dispatch_error")
-    return await wrapped(*args, **kwargs)
+_dispatch_error = error_argument_recorder("dispatch_error")
 
 
 def instrument(patcher: Patcher) -> None:

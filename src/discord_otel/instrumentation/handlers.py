@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextvars import Token
 from typing import Any
 
@@ -79,6 +79,32 @@ def record_error_on_handler(error: BaseException) -> None:
     handler = current_handler()
     if handler is not None and handler.error is None:
         handler.record_error(error)
+
+
+Wrapper = Callable[
+    [Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Coroutine[Any, Any, Any]
+]
+
+
+def error_argument_recorder(site: str) -> Wrapper:
+    """A wrapper for discord.py's error dispatchers (``Command.dispatch_error``,
+    ``app_commands.Command._invoke_error_handlers``): their second argument is the
+    exception discord.py caught, recorded on the current handler span before the
+    original runs unchanged."""
+
+    async def record_error_argument(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if runtime.active is not None:
+            try:
+                error = args[1] if len(args) > 1 else kwargs.get("error")
+                if isinstance(error, BaseException):
+                    record_error_on_handler(error)
+            except Exception:
+                report(site)
+        return await wrapped(*args, **kwargs)
+
+    return record_error_argument
 
 
 class ErrorLogFilter(logging.Filter):
