@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return span_census(args, sizes, workloads, workdir)
     began = time.time()
     load_before = harness._load()
+    busy_before = _cpu_accounting()
     print(f"benchmarks: {preset} run, {sizes.rounds} round(s), work files in {workdir}", flush=True)
 
     def progress(line: str) -> None:
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 "elapsed_s": time.time() - began,
                 "load_before": load_before,
                 "load_after": harness._load(),
+                "others_cpu_share": _others_share(busy_before, _cpu_accounting()),
                 "database": bool(dsn),
                 "modes": [m.name for m in modes],
                 "workloads": workloads,
@@ -121,6 +123,39 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def _cpu_accounting() -> tuple[float, float, float]:
+    """(machine busy CPU seconds, this process + its reaped children's CPU seconds, now)."""
+    import os
+    import resource
+
+    busy = 0.0
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(x) for x in handle.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    ours = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        ours += usage.ru_utime + usage.ru_stime
+    return busy, ours, time.monotonic()
+
+
+def _others_share(
+    before: tuple[float, float, float], after: tuple[float, float, float]
+) -> float | None:
+    """Share of the machine's cores that processes other than the benchmark's used."""
+    import os
+
+    wall = after[2] - before[2]
+    if wall <= 0 or before[0] == 0:
+        return None
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return max(0.0, others) / (wall * (os.cpu_count() or 1))
 
 
 def profile(

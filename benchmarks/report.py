@@ -179,7 +179,14 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
             f"- 1-minute load average between bot runs: median {statistics.median(during):.2f}, "
             f"max {max(during):.2f} (2 cores; the benchmark itself keeps about 1-1.5 busy)"
         )
-    busy = max(load + load_after + during, default=0) > 2.2
+    others = meta.get("others_cpu_share")
+    if others is not None:
+        lines.append(
+            f"- CPU used by processes other than the benchmark's during the run: "
+            f"{others * 100:.0f}% of the machine's cores (from /proc/stat minus the harness "
+            "and its children; the PostgreSQL server counts as other)"
+        )
+    busy = (others or 0) > 0.15 or max(load + load_after + during, default=0) > 2.5
     if busy:
         lines.append(
             "- **the machine was loaded during this run** (other engineers' test suites on "
