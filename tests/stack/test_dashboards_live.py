@@ -73,6 +73,7 @@ def test_every_prometheus_panel_query_returns_data(
         "DATABASE_URL": postgres_server.dsn,  # the example bot records pings in PostgreSQL
     }
     prometheus_server.add_target(address)
+    started = time.time()
     process = subprocess.Popen(
         [
             str(CLI),
@@ -94,18 +95,22 @@ def test_every_prometheus_panel_query_returns_data(
         prometheus_server.wait_for(
             f'discord_command_duration_seconds_count{{target="{address}"}}', timeout=60
         )
-        # Gauges go stale the moment the bot exits, as on a real server when a bot
-        # stops: so evaluate every panel at the last moment the bot was up and
-        # scraped, after the scenario's final steps (it ends with a sleep).
-        alive_at = time.time()
-        deadline = time.monotonic() + 90
-        while process.poll() is None and time.monotonic() < deadline:
-            if prometheus_server.query(f'up{{target="{address}"}} == 1'):
-                alive_at = time.time()
-            time.sleep(0.5)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=90)
         assert process.returncode == 0, output
-        alive_at -= 1.5  # the last scrape before that moment
+        # Gauges go stale the moment the bot exits, as on a real server when a bot
+        # stops: so evaluate every panel at the bot's last successful scrape, which
+        # came after the scenario's final steps (it ends with a sleep).
+        time.sleep(2)  # the scrape that finds the bot gone
+        history = prometheus_server.api(
+            "query_range",
+            query=f'up{{target="{address}"}}',
+            start=f"{started - 5:.3f}",
+            end=f"{time.time():.3f}",
+            step="0.5",
+        )["result"]
+        alive = [float(t) for series in history for t, value in series["values"] if value == "1"]
+        assert alive, f"Prometheus never scraped the bot: {history}"
+        alive_at = max(alive)
         empty = []
         for path in DASHBOARDS:
             for title, expr in prometheus_queries(load(path)):
