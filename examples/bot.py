@@ -17,6 +17,7 @@ import os
 import random
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
@@ -163,6 +164,18 @@ class General(commands.Cog):
         await ctx.defer()
         await asyncio.sleep(1.5)
         await ctx.send("Done, that took a while.")
+
+    @commands.command()
+    async def announce(self, ctx: commands.Context[ExampleBot], *, text: str) -> None:
+        """Posts through a webhook (ANNOUNCE_WEBHOOK_URL) with the bot's own HTTP session."""
+        url = os.environ.get("ANNOUNCE_WEBHOOK_URL")
+        if url is None:
+            await ctx.send("No announcement webhook is configured.")
+            return
+        async with aiohttp.ClientSession() as session:
+            webhook = discord.Webhook.from_url(url, session=session)
+            await webhook.send(text, username="Announcements")
+        await ctx.send("Announced.")
 
     @commands.command()
     async def fail(self, ctx: commands.Context[ExampleBot]) -> None:

@@ -39,7 +39,7 @@ def test_simulate_runs_the_example_bot_through_the_tour() -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "18 steps, 18 responses" in completed.stdout
+    assert "19 steps, 19 responses" in completed.stdout
     assert "all steps answered" in completed.stdout
     assert "POST /interactions/{webhook_id}/{webhook_token}/callback" in completed.stdout
     # The bot logged in with the generated token and shut down on SIGINT.

@@ -53,8 +53,12 @@ async def test_tour_exercises_every_feature_of_the_example_bot(
     by_label = {step.label: step for step in result.steps}
 
     # The listener saw every user message and reacted to the greeting.
-    assert bot.messages_seen == 6
+    assert bot.messages_seen == 7
     assert by_label["message hello everyone"].calls[0].route.endswith("/reactions/{emoji}/@me")
+    # Without ANNOUNCE_WEBHOOK_URL the announce command says so.
+    assert sent_content(by_label["message !announce hello"].calls) == [
+        "No announcement webhook is configured."
+    ]
     # Prefix and hybrid commands, both ways.
     assert sent_content(by_label["message !ping"].calls)[0].startswith("pong")
     assert sent_content(by_label["message !roll 20"].calls)[0].endswith("(d20).")

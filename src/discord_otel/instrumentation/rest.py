@@ -9,10 +9,15 @@ loops call once per attempt (patched in ``discord.http`` and
 (``retry_after``, scope, attempt number) and counts ``discord.rest.ratelimits``;
 the rate-limit headers feed ``discord.rest.ratelimit.remaining``.
 
-While our span is current, an HTTP-level instrumentation (aiohttp-client)
-nests its per-attempt spans under it, so each retry is visible. Their URLs hold
-webhook and interaction tokens: the distro gives aiohttp-client a URL filter
-that scrubs them (see ``discord_otel.distro``).
+discord.py's own HTTP session (REST and the gateway websocket) is taken out of
+the aiohttp-client instrumentation on its first request: this hook already
+makes the route-templated span and ``discord.rest.request.duration`` of every
+call, with each retry as a ``discord.ratelimited`` event and
+``http.request.resend_count``, and aiohttp-client's span per attempt only
+duplicated it, at about 100 us of CPU per request (benchmarks/diagnosis.md).
+Sessions the bot creates itself (other APIs, its own webhooks) stay
+instrumented; under our span their spans nest as children, with the tokens in
+their URLs scrubbed by the distro's URL filter (``discord_otel.distro``).
 
 The interaction callback (``POST /interactions/{id}/{token}/callback``) also
 gives the interaction's initial response time: gateway receipt -> callback
@@ -23,6 +28,7 @@ done, a ``discord.interaction.ack`` event on the handler span and the
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -142,6 +148,22 @@ def _message_id(result: Any) -> int | None:
     return None
 
 
+# discord.py HTTP sessions already taken out of aiohttp-client's instrumentation
+_own_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _take_session_out_of_aiohttp_instrumentation(http: Any) -> None:
+    session = getattr(http, "_HTTPClient__session", None)
+    if session is None or session in _own_sessions:
+        return
+    _own_sessions.add(session)
+    try:
+        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    except ImportError:  # aiohttp-client instrumentation not installed: nothing to undo
+        return
+    AioHttpClientInstrumentor.uninstrument_session(session)
+
+
 async def _request(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
@@ -149,6 +171,11 @@ async def _request(
     route = args[0] if args else kwargs.get("route")
     if rt is None or route is None:
         return await wrapped(*args, **kwargs)
+    if isinstance(instance, discord.http.HTTPClient):
+        try:
+            _take_session_out_of_aiohttp_instrumentation(instance)
+        except Exception:
+            report("rest session")
     call = None
     token = None
     call_token = None
