@@ -132,6 +132,7 @@ HEALTH_ADDRESS: Setting[tuple[str, int] | None] = Setting(
     env.OTEL_PYTHON_DISCORD_HEALTH_ADDRESS, None, parse_address
 )
 SHUTDOWN_TIMEOUT = Setting(env.OTEL_PYTHON_DISCORD_SHUTDOWN_TIMEOUT, 5.0, parse_seconds(0.1, 120.0))
+GC_FREEZE = Setting(env.OTEL_PYTHON_DISCORD_GC_FREEZE, True, parse_bool)
 
 
 def parse_http_url(raw: str) -> str:
@@ -158,6 +159,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     PROMETHEUS_ADDRESS,
     HEALTH_ADDRESS,
     SHUTDOWN_TIMEOUT,
+    GC_FREEZE,
 )
 
 
@@ -175,6 +177,7 @@ class DiscordOtelSettings:
     prometheus_address: tuple[str, int] | None = None
     health_address: tuple[str, int] | None = None
     shutdown_timeout: float = 5.0
+    gc_freeze: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> DiscordOtelSettings:
@@ -190,4 +193,5 @@ class DiscordOtelSettings:
             prometheus_address=PROMETHEUS_ADDRESS.read(source),
             health_address=HEALTH_ADDRESS.read(source),
             shutdown_timeout=SHUTDOWN_TIMEOUT.read(source),
+            gc_freeze=GC_FREEZE.read(source),
         )

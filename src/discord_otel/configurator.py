@@ -249,7 +249,11 @@ def build_pipeline(
         logger_provider.add_log_record_processor(log_processor)
         log_processors.append(log_processor)
 
-    trace.set_tracer_provider(tracer_provider)
+    if span_processors:
+        trace.set_tracer_provider(tracer_provider)
+    # else (OTEL_TRACES_EXPORTER=none, "metrics only"): no global tracer provider,
+    # so the instrumentations see the no-op tracer and build no span at all,
+    # rather than building and ending every span for no processor.
     metrics.set_meter_provider(meter_provider)
     _logs.set_logger_provider(logger_provider)
     return TelemetryPipeline(
@@ -300,4 +304,8 @@ class DiscordOtelConfigurator(_OTelSDKConfigurator):
     """The ``opentelemetry_configurator`` entry point."""
 
     def _configure(self, **kwargs: Any) -> None:
+        from discord_otel.distro import sdk_disabled
+
+        if sdk_disabled():  # no providers, handlers or hooks: the bot runs as without us
+            return
         initialize()

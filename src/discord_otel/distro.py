@@ -19,6 +19,7 @@ decides whether it runs and with which arguments:
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -34,6 +35,7 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
     OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_METRICS_EXEMPLAR_FILTER,
+    OTEL_SDK_DISABLED,
 )
 from opentelemetry.util._importlib_metadata import EntryPoint
 
@@ -167,6 +169,11 @@ def instrumentations_loaded() -> bool:
     return bool(_loaded)
 
 
+def sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED=true``: the bot runs with no telemetry and no hooks at all."""
+    return os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
+
+
 class DiscordOtelDistro(BaseDistro):  # type: ignore[misc]
     """The ``opentelemetry_distro`` entry point."""
 
@@ -174,5 +181,23 @@ class DiscordOtelDistro(BaseDistro):  # type: ignore[misc]
         apply_defaults()
 
     def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
+        # With the SDK disabled every span and metric would be a no-op, but the
+        # hooks would still run on every event and request: install none.
+        if sdk_disabled():
+            return
         _loaded.add(entry_point.name)
         load_instrumentation(entry_point.name, entry_point.load(), **kwargs)
+
+
+def freeze_startup_objects() -> None:
+    """The ``opentelemetry_post_instrument`` hook: once instrumentation is set up,
+    move every object alive now (the SDK, exporters, protobuf descriptors,
+    discord.py's and the instrumentations' modules: tens of thousands, alive for
+    the whole run) out of the cyclic garbage collector's scans with
+    ``gc.freeze()``. Without it, they make every collection of the bot slower
+    (benchmarks/diagnosis.md). Garbage is collected first, so only live objects
+    are frozen. ``OTEL_PYTHON_DISCORD_GC_FREEZE=false`` turns it off."""
+    if sdk_disabled() or not _settings().gc_freeze:
+        return
+    gc.collect()
+    gc.freeze()

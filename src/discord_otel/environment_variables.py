@@ -38,6 +38,11 @@ OTEL_PYTHON_DISCORD_HEALTH_ADDRESS: Final = "OTEL_PYTHON_DISCORD_HEALTH_ADDRESS"
 OTEL_PYTHON_DISCORD_SHUTDOWN_TIMEOUT: Final = "OTEL_PYTHON_DISCORD_SHUTDOWN_TIMEOUT"
 """Seconds the providers get to flush and shut down when the bot stops."""
 
+OTEL_PYTHON_DISCORD_GC_FREEZE: Final = "OTEL_PYTHON_DISCORD_GC_FREEZE"
+"""``true`` to move the objects that exist once instrumentation is set up (the
+OpenTelemetry SDK, exporters, discord.py's modules) out of the garbage
+collector's scans (``gc.freeze()``), so they don't slow every collection."""
+
 DISCORD_OTEL_SIMULATOR_URL: Final = "DISCORD_OTEL_SIMULATOR_URL"
 """Set by ``discord-otel simulate`` for its child: the simulator's base URL.
 
