@@ -34,6 +34,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="MODE",
         help="instead of a run: count the spans MODE exports per event, per workload",
     )
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="no run: rewrite RESULTS.md and ratios.png into --out from a results.json",
+    )
     parser.add_argument("--memory-events", type=int, help="W1 events of the memory pass")
     parser.add_argument("--no-micro", action="store_true", help="skip the micro costs")
     parser.add_argument("--no-plot", action="store_true", help="skip ratios.png")
@@ -49,6 +55,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.report_from:
+        return rewrite_report(args)
     preset = "smoke" if args.smoke else "quick" if args.quick else "full"
     sizes = harness.Sizes.preset(preset)
     if args.rounds:
@@ -122,6 +130,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmarks: wrote {args.out / 'RESULTS.md'}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def rewrite_report(args: argparse.Namespace) -> int:
+    raw = json.loads(args.report_from.read_text())
+    modes = [harness.MODE_BY_NAME[name] for name in raw["meta"]["modes"]]
+    workloads = list(raw["meta"]["workloads"])
+    raw["summary"] = harness.summarise(raw, modes, workloads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.report_from.resolve() != (args.out / "results.json").resolve():
+        (args.out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+    else:
+        args.report_from.write_text(json.dumps(raw, indent=1, default=str))
+    (args.out / "RESULTS.md").write_text(report.markdown(raw, modes, workloads))
+    if not args.no_plot:
+        report.plot(raw, modes, workloads, args.out / "ratios.png")
+    print(report.console_table(raw, modes, workloads))
     return 0
 
 

@@ -513,8 +513,17 @@ def summarise(raw: dict[str, Any], modes: list[Mode], workloads: list[str]) -> d
                     rates.append(mine["throughput"])
                     cpu_us.append(mine["cpu"] / mine["events"] * 1e6)
                     gc_us.append(mine.get("gc_s", 0.0) / mine["events"] * 1e6)
+                quartiles = (
+                    statistics.quantiles(ratios, n=4, method="inclusive")
+                    if len(ratios) >= 2
+                    else [ratios[0]] * 3
+                    if ratios
+                    else [None] * 3
+                )
                 per[key] = {
                     "ratio": statistics.median(ratios) if ratios else None,
+                    "q1": quartiles[0],
+                    "q3": quartiles[2],
                     "min": min(ratios) if ratios else None,
                     "max": max(ratios) if ratios else None,
                     "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,

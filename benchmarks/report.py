@@ -136,8 +136,12 @@ def verdicts(raw: dict[str, Any], workloads: list[str]) -> list[tuple[str, str, 
 
 
 def _cell(cell: dict[str, Any]) -> str:
+    """median [interquartile range] (min-max)"""
     low, high = _fmt(cell.get("min"), 2), _fmt(cell.get("max"), 2)
-    return f"{_fmt(cell.get('ratio'))} [{low}-{high}]"
+    if cell.get("q1") is None:
+        return f"{_fmt(cell.get('ratio'))} ({low}-{high})"
+    q1, q3 = _fmt(cell.get("q1"), 2), _fmt(cell.get("q3"), 2)
+    return f"{_fmt(cell.get('ratio'))} [{q1}-{q3}] ({low}-{high})"
 
 
 def _mark(passed: bool | None) -> str:
@@ -152,7 +156,8 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
         "Throughput of a discord.py bot relative to the same bot with no OpenTelemetry "
         "(baseline), measured side by side: every round runs each mode once, interleaved "
         "(rotated order), and a mode's ratio in a round is its events/s over that "
-        "round's baseline. Cells: median ratio over rounds [min-max]. Produced by "
+        "round's baseline. Cells: median ratio over rounds [interquartile range] (min-max). "
+        "Produced by "
         f"`python -m benchmarks{' --quick' if meta['preset'] == 'quick' else ''}` "
         "(see benchmarks/README.md)."
     )
@@ -318,14 +323,14 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
 
 def console_table(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str:
     summary = raw["summary"]
-    rows = [f"{'mode':<14}" + "".join(f"{w + p:>22}" for p in ("a", "b") for w in workloads)]
+    rows = [f"{'mode':<14}" + "".join(f"{w + p:>32}" for p in ("a", "b") for w in workloads)]
     for mode in modes:
         cells = []
         for path in ("a", "b"):
             for workload in workloads:
                 cell = summary[mode.name].get(workload + path, {})
                 cells.append(_cell(cell))
-        rows.append(f"{mode.name:<14}" + "".join(f"{c:>22}" for c in cells))
+        rows.append(f"{mode.name:<14}" + "".join(f"{c:>32}" for c in cells))
     for what, detail, passed in verdicts(raw, workloads):
         rows.append(f"{_mark(passed):>8}  {what}: {detail}")
     return "\n".join(rows)
@@ -351,8 +356,8 @@ def plot(raw: dict[str, Any], modes: list[Any], workloads: list[str], target: Pa
                 cell = summary[mode.name].get(workload + path, {})
                 ratio = cell.get("ratio") or 0.0
                 values.append(ratio)
-                lows.append(max(0.0, ratio - (cell.get("min") or ratio)))
-                highs.append(max(0.0, (cell.get("max") or ratio) - ratio))
+                lows.append(max(0.0, ratio - (cell.get("q1") or ratio)))
+                highs.append(max(0.0, (cell.get("q3") or ratio) - ratio))
             axis.bar(
                 [x + offset for x in xs],
                 values,
@@ -371,7 +376,7 @@ def plot(raw: dict[str, Any], modes: list[Any], workloads: list[str], target: Pa
         axis.set_xticks(list(xs))
         axis.set_xticklabels([m.name for m in shown], rotation=40, ha="right", fontsize=8)
         axis.set_ylim(0, 1.15)
-    axes[0].set_ylabel("throughput / baseline (median, min-max)")
+    axes[0].set_ylabel("throughput / baseline (median, interquartile range)")
     axes[0].plot([], [], color="#c0392b", linewidth=2, label="budget")
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"discord-otel overhead ({raw['meta']['date']}, {raw['meta']['preset']} run)")
