@@ -196,8 +196,10 @@ def freeze_startup_objects() -> None:
     the whole run) out of the cyclic garbage collector's scans with
     ``gc.freeze()``. Without it, they make every collection of the bot slower
     (benchmarks/diagnosis.md). Garbage is collected first, so only live objects
-    are frozen. ``OTEL_PYTHON_DISCORD_GC_FREEZE=false`` turns it off."""
-    if sdk_disabled() or not _settings().gc_freeze:
+    are frozen. ``OTEL_PYTHON_DISCORD_GC_FREEZE=false`` turns it off. Also with
+    ``OTEL_SDK_DISABLED=true``: ``opentelemetry-instrument`` has imported the SDK
+    all the same, and its objects would otherwise slow the bot's collections."""
+    if not _settings().gc_freeze:
         return
     gc.collect()
     gc.freeze()

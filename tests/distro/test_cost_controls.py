@@ -53,7 +53,9 @@ def test_sdk_disabled_installs_no_hook_and_no_handler() -> None:
     assert probe["request_patched"] is False
     assert probe["instrumented"] is False
     assert not any("Otlp" in h or h == "LoggingHandler" for h in probe["root_handlers"])  # type: ignore[attr-defined]
-    assert probe["frozen"] == 0
+    # what opentelemetry-instrument imported anyway is kept out of the GC's scans
+    assert isinstance(probe["frozen"], int)
+    assert probe["frozen"] > 10_000
 
 
 def test_metrics_only_builds_no_spans() -> None:
