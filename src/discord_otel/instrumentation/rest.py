@@ -38,14 +38,14 @@ import discord.http
 import discord.webhook.async_
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
 from discord_otel.instrumentation import runtime
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
-from discord_otel.instrumentation.spans import CURRENT
+from discord_otel.instrumentation.spans import CURRENT, unsampled_child
 
 INTERACTION_CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
 
@@ -179,22 +179,28 @@ async def _request(
     call = None
     token = None
     call_token = None
-    span = None
+    span: Span | None = None
     start = time.perf_counter()
     try:
         method = str(route.method)
         template = str(route.path)
         if rt.tracing:
-            span = rt.tracer.start_span(
-                semconv.SPAN_REST.format(method=method, route=template),
-                kind=SpanKind.CLIENT,
-                attributes={
-                    semconv.HTTP_REQUEST_METHOD: method,
-                    semconv.URL_TEMPLATE: template,
-                    semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
-                },
-            )
-            token = otel_context.attach(trace.set_span_in_context(span))
+            parent = trace.get_current_span()
+            if unsampled_child(rt.tracer, parent):
+                # The sampler would drop it: the SDK's NonRecordingSpan minus its
+                # cost, and no context to attach (the current one is as unsampled).
+                span = NonRecordingSpan(parent.get_span_context())
+            else:
+                span = rt.tracer.start_span(
+                    semconv.SPAN_REST.format(method=method, route=template),
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        semconv.HTTP_REQUEST_METHOD: method,
+                        semconv.URL_TEMPLATE: template,
+                        semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
+                    },
+                )
+                token = otel_context.attach(trace.set_span_in_context(span))
         call = _Call(template, span)
         call_token = _CALL.set(call)
     except Exception:
