@@ -59,7 +59,52 @@ ROLE_HANDLER = 2  # command, component, modal, autocomplete: always exported
 ROLE_TASK = 3
 
 
-class DiscordSpan(Span):
+class _ForwardingSpan(Span):
+    """The ``Span`` API forwarded to the span ``_target()`` returns (the real one)."""
+
+    def _target(self) -> Span:
+        raise NotImplementedError
+
+    def get_span_context(self) -> SpanContext:
+        return self._target().get_span_context()
+
+    def is_recording(self) -> bool:
+        return self._target().is_recording()
+
+    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
+        self._target().set_attributes(attributes)
+
+    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        self._target().set_attribute(key, value)
+
+    def add_event(
+        self,
+        name: str,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+    ) -> None:
+        self._target().add_event(name, attributes, timestamp)
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        self._target().add_link(context, attributes)
+
+    def update_name(self, name: str) -> None:
+        self._target().update_name(name)
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        self._target().set_status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        self._target().record_exception(exception, attributes, timestamp, escaped)
+
+
+class DiscordSpan(_ForwardingSpan):
     """A span that becomes a real SDK span only on first real use.
 
     Class-level defaults keep construction to the few fields that vary.
@@ -189,47 +234,11 @@ class DiscordSpan(Span):
             yield span
             span = span.parent
 
-    # --- opentelemetry.trace.Span -----------------------------------------
-    def get_span_context(self) -> SpanContext:
-        return self.materialise().get_span_context()
-
-    def is_recording(self) -> bool:
-        return self.materialise().is_recording()
+    # --- opentelemetry.trace.Span: the rest forwards to the real span -----
+    _target = materialise
 
     def end(self, end_time: int | None = None) -> None:
         self.finish()
-
-    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        self.materialise().set_attributes(attributes)
-
-    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        self.materialise().set_attribute(key, value)
-
-    def add_event(
-        self,
-        name: str,
-        attributes: types.Attributes = None,
-        timestamp: int | None = None,
-    ) -> None:
-        self.materialise().add_event(name, attributes, timestamp)
-
-    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        self.materialise().add_link(context, attributes)
-
-    def update_name(self, name: str) -> None:
-        self.materialise().update_name(name)
-
-    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        self.materialise().set_status(status, description)
-
-    def record_exception(
-        self,
-        exception: BaseException,
-        attributes: types.Attributes = None,
-        timestamp: int | None = None,
-        escaped: bool = False,
-    ) -> None:
-        self.materialise().record_exception(exception, attributes, timestamp, escaped)
 
     def __repr__(self) -> str:
         return f"DiscordSpan({self.name!r}, materialised={self.real is not None})"
@@ -277,11 +286,10 @@ def unsampled_child(tracer: object, parent: Span) -> bool:
     )
 
 
-class _CurrentDiscordSpan(Span):
+class _CurrentDiscordSpan(_ForwardingSpan):
     """The one span object in the OpenTelemetry context: forwards to ``CURRENT``."""
 
-    @staticmethod
-    def _target() -> Span:
+    def _target(self) -> Span:
         span = CURRENT.get()
         if span is None:
             return INVALID_SPAN
@@ -293,43 +301,8 @@ class _CurrentDiscordSpan(Span):
             return INVALID_SPAN_CONTEXT
         return span.get_span_context()
 
-    def is_recording(self) -> bool:
-        return self._target().is_recording()
-
     def end(self, end_time: int | None = None) -> None:
         return None  # the instrumentation ends its spans itself
-
-    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        self._target().set_attributes(attributes)
-
-    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        self._target().set_attribute(key, value)
-
-    def add_event(
-        self,
-        name: str,
-        attributes: types.Attributes = None,
-        timestamp: int | None = None,
-    ) -> None:
-        self._target().add_event(name, attributes, timestamp)
-
-    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        self._target().add_link(context, attributes)
-
-    def update_name(self, name: str) -> None:
-        self._target().update_name(name)
-
-    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        self._target().set_status(status, description)
-
-    def record_exception(
-        self,
-        exception: BaseException,
-        attributes: types.Attributes = None,
-        timestamp: int | None = None,
-        escaped: bool = False,
-    ) -> None:
-        self._target().record_exception(exception, attributes, timestamp, escaped)
 
     def __repr__(self) -> str:
         return f"CurrentDiscordSpan({CURRENT.get()!r})"
