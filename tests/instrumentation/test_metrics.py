@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
 from tests.instrumentation.conftest import Harness, Telemetry, running_bot
 
 from discord_otel.config import DiscordOtelSettings
 from discord_otel.context import set_discord_context
+from discord_otel.instrumentation.metrics import Instruments
 
 UNITS = {
     "discord.gateway.events": "{event}",
@@ -152,6 +157,85 @@ async def test_exemplars_point_at_exported_traces(telemetry: Telemetry, harness:
                 assert exemplar.trace_id in trace_ids
                 found += 1
     assert found >= 2
+
+
+class _CountingInstrument:
+    """The SDK histogram, counting the observations sent through its ``record``."""
+
+    def __init__(self, real: Any) -> None:
+        self._real_instrument = real  # what FastHistogram.flush merges into
+        self.calls = 0
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        self.calls += 1
+        self._real_instrument.record(*args, **kwargs)
+
+
+def test_one_exemplar_per_bucket_per_collection() -> None:
+    """Many sampled observations in one bucket: exact aggregates, an exemplar, and
+    only the first of each collection interval takes the SDK's costly path."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    instruments = Instruments(provider.get_meter("test"), event_loop_lag_interval=1.0)
+    histogram = instruments.command_duration
+    counting = _CountingInstrument(histogram.instrument)
+    histogram.instrument = counting  # type: ignore[assignment]
+    series = histogram.series("ping", {"discord.command.name": "ping"})
+    tracer = TracerProvider().get_tracer("test")
+
+    def collect() -> Any:
+        data = reader.get_metrics_data()
+        assert data is not None
+        for scope in data.resource_metrics[0].scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "discord.command.duration":
+                    (point,) = metric.data.data_points
+                    return point
+        raise AssertionError("no discord.command.duration")
+
+    try:
+        values = [0.0051 + i * 0.000004 for i in range(1000)]  # all in (0.005, 0.01]
+        with tracer.start_as_current_span("first") as first:
+            for value in values:
+                histogram.record(series, value, first)
+        assert counting.calls == 1
+        point = collect()
+        assert point.count == 1000
+        assert list(point.bucket_counts)[1] == 1000
+        assert point.sum == pytest.approx(sum(values))
+        assert (point.min, point.max) == (values[0], values[-1])
+        first_trace = first.get_span_context().trace_id
+        assert [e.trace_id for e in point.exemplars] == [first_trace]
+
+        # after the collection the bucket takes a new exemplar (cumulative points)
+        with tracer.start_as_current_span("second") as second:
+            for _ in range(500):
+                histogram.record(series, 0.006, second)
+                histogram.record(series, 0.006)
+        assert counting.calls == 2
+        point = collect()
+        assert point.count == 2000
+        assert point.sum == pytest.approx(sum(values) + 1000 * 0.006)
+        assert [e.trace_id for e in point.exemplars] == [second.get_span_context().trace_id]
+
+        # an interval with nothing in process to merge still clears the marks
+        with tracer.start_as_current_span("third") as third:
+            histogram.record(series, 0.007, third)
+        assert counting.calls == 3
+        assert collect().count == 2001
+        with tracer.start_as_current_span("fourth") as fourth:
+            histogram.record(series, 0.007, fourth)
+            histogram.record(series, 0.3, fourth)  # another bucket: its own exemplar
+            histogram.record(series, 0.3, fourth)
+        assert counting.calls == 5
+        point = collect()
+        assert point.count == 2004
+        assert point.max == 0.3
+        assert len(point.exemplars) == 2
+        assert {e.trace_id for e in point.exemplars} == {fourth.get_span_context().trace_id}
+    finally:
+        instruments.stop()
+        provider.shutdown()
 
 
 async def test_cardinality_is_bounded(telemetry: Telemetry, harness: Harness) -> None:
