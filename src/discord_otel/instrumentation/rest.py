@@ -41,7 +41,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
-from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation import recording, runtime
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
@@ -191,10 +191,12 @@ async def _request(
                 # cost, and no context to attach (the current one is as unsampled).
                 span = NonRecordingSpan(parent.get_span_context())
             else:
-                span = rt.tracer.start_span(
+                span = recording.start_span(
+                    rt.tracer,
                     semconv.SPAN_REST.format(method=method, route=template),
-                    kind=SpanKind.CLIENT,
-                    attributes={
+                    parent,
+                    SpanKind.CLIENT,
+                    {
                         semconv.HTTP_REQUEST_METHOD: method,
                         semconv.URL_TEMPLATE: template,
                         semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
@@ -245,11 +247,11 @@ def _finish(
         error_kind = type(error).__name__
     if span is not None:
         if status is not None:
-            span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, status)
+            recording.set_internal(span, semconv.HTTP_RESPONSE_STATUS_CODE, status)
         if call.attempts > 1:
-            span.set_attribute(semconv.HTTP_REQUEST_RESEND_COUNT, call.attempts - 1)
+            recording.set_internal(span, semconv.HTTP_REQUEST_RESEND_COUNT, call.attempts - 1)
         if error_kind is not None:
-            span.set_attribute(semconv.ERROR_TYPE, error_kind)
+            recording.set_internal(span, semconv.ERROR_TYPE, error_kind)
             span.set_status(Status(StatusCode.ERROR, error_kind))
         span.end()
     key = (method, call.template, status, error_kind)

@@ -49,9 +49,9 @@ from opentelemetry.trace import (
 from opentelemetry.util import types
 
 from discord_otel import semconv
+from discord_otel.instrumentation import recording
+from discord_otel.instrumentation.recording import EMPTY_CONTEXT
 from discord_otel.instrumentation.safety import report
-
-EMPTY_CONTEXT = Context()
 
 ROLE_GATEWAY = 0
 ROLE_LISTENER = 1
@@ -152,20 +152,29 @@ class DiscordSpan(_ForwardingSpan):
                     real = NonRecordingSpan(parent_real.get_span_context())
                     self.real = real
                     return real
-                ctx = trace.set_span_in_context(parent_real, EMPTY_CONTEXT)
-            elif self.parent_context is not None:
-                ctx = self.parent_context
+                real = recording.start_span(
+                    self.tracer,
+                    self.name,
+                    parent_real,
+                    self.kind,
+                    {**self.discord_attributes()},  # a copy: the dict may be shared
+                    self.links,
+                    self.start_ns,
+                )
             else:
-                ctx = EMPTY_CONTEXT
-            attributes = self.discord_attributes()
-            real = self.tracer.start_span(
-                self.name,
-                context=ctx,
-                kind=self.kind,
-                attributes=attributes,
-                links=self.links,
-                start_time=self.start_ns,
-            )
+                parent_context = self.parent_context
+                real = recording.start_span(
+                    self.tracer,
+                    self.name,
+                    INVALID_SPAN
+                    if parent_context is None
+                    else trace.get_current_span(parent_context),
+                    self.kind,
+                    {**self.discord_attributes()},
+                    self.links,
+                    self.start_ns,
+                    parent_context,
+                )
         except Exception:
             report("materialise")
             real = INVALID_SPAN
@@ -182,7 +191,7 @@ class DiscordSpan(_ForwardingSpan):
         """Set an attribute without forcing the span to exist."""
         real = self.real
         if real is not None:
-            real.set_attribute(key, value)
+            recording.set_internal(real, key, value)
         else:  # copy on write: the initial dict may be shared by many spans
             self.attributes = {**self.attributes, key: value}
 

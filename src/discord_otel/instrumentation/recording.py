@@ -1,0 +1,421 @@
+"""Sampled spans of our own, handed straight to the SDK's span processors.
+
+Creating a span through the SDK's ``Tracer.start_span`` costs ~20-40 us on this
+kind of machine (sampler, ``SpanContext``, a ``BoundedAttributes`` with its lock
+and per-value cleaning, an ``RLock``, bounded event/link lists, ``on_start``,
+then a frozen ``ReadableSpan`` copy at the end). A command makes three or four
+of our spans, which alone would exceed the benchmark budget (issue 6).
+
+:func:`start_span` does the same job for the spans the instrumentation makes
+itself, at a fraction of the cost, when the tracer's pipeline is the plain one
+the distro configures (an SDK ``Tracer`` whose processors are the SDK's batch or
+simple processors, whose ``on_start`` does nothing, and the SDK's own tracer
+metrics switched off): the ids come from the tracer's id generator, the decision
+from its sampler (without a call for the usual ``ParentBased`` child of a local
+parent), and a :class:`RecordingSpan` -- which is also the ``ReadableSpan`` the
+processors receive -- keeps our already-clean attributes in a plain dict.
+Anything else (another provider, custom processors, an attribute length limit,
+a sampler answering ``RECORD_ONLY``) goes through ``tracer.start_span``
+unchanged, so behaviour never depends on the fast path.
+
+Attributes set by other code through the Span API (``set_attribute`` on the
+current span, span processors) get the SDK's ``BoundedAttributes`` semantics:
+the dict is converted on the first such call.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from time import time_ns
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
+from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor as _MultiProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    ProxyTracer,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
+from opentelemetry.util import types
+
+logger = logging.getLogger(__name__)
+
+EMPTY_CONTEXT = Context()
+_UNSET = Status(StatusCode.UNSET)
+_EMPTY_TRACE_STATE = TraceState()
+# TraceFlags by value: sampled bit 0x01, random-trace-id bit 0x02
+_FLAGS = tuple(TraceFlags(value) for value in range(4))
+_KNOWN_PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
+
+
+class _Pipeline:
+    """What a fast start needs from one SDK tracer (read once per tracer)."""
+
+    __slots__ = (
+        "id_generator",
+        "limits",
+        "max_attributes",
+        "processor",
+        "random_ids",
+        "resource",
+        "sampler",
+        "scope",
+        "usual_parent_based",
+    )
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.sampler = tracer.sampler
+        self.id_generator = tracer.id_generator
+        self.processor = tracer.span_processor
+        self.resource: Resource = tracer.resource
+        self.scope: InstrumentationScope = tracer._instrumentation_scope
+        self.limits: SpanLimits = tracer._span_limits
+        max_attributes = self.limits.max_span_attributes
+        self.max_attributes = sys.maxsize if max_attributes is None else max_attributes
+        self.random_ids = bool(self.id_generator.is_trace_id_random())
+        sampler = self.sampler
+        # ParentBased with the default local-parent rules: a child of a local
+        # parent is sampled exactly when its parent is, with no sampler call.
+        self.usual_parent_based = (
+            isinstance(sampler, ParentBased)
+            and getattr(sampler, "_local_parent_sampled", None) is ALWAYS_ON
+            and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
+        )
+
+
+def _pipeline_for(tracer: object) -> _Pipeline | None:
+    """The fast path's view of ``tracer``, or None when it must not be used."""
+    if type(tracer) is ProxyTracer:
+        tracer = tracer._tracer
+    cached = _pipelines.get(id(tracer))
+    if cached is not None and cached[0] is tracer:
+        return cached[1]
+    pipeline: _Pipeline | None = None
+    try:
+        if _eligible(tracer):
+            assert isinstance(tracer, Tracer)
+            pipeline = _Pipeline(tracer)
+    except Exception:
+        logger.debug("fast span path unavailable for %r", tracer, exc_info=True)
+        pipeline = None
+    if type(tracer) is not ProxyTracer:  # a proxy may get its real tracer later
+        if len(_pipelines) >= 64:
+            _pipelines.clear()
+        _pipelines[id(tracer)] = (tracer, pipeline)
+    return pipeline
+
+
+def _eligible(tracer: object) -> bool:
+    if type(tracer) is not Tracer or not tracer._is_enabled():
+        return False
+    if type(tracer._tracer_metrics).__name__ != "NoOpTracerMetrics":
+        return False  # the SDK's own span metrics are on: let the SDK count
+    limits = tracer._span_limits
+    if limits.max_span_attribute_length is not None or limits.max_attribute_length is not None:
+        return False  # values would need truncating: the SDK does that
+    processor = tracer.span_processor
+    if type(processor) is not _MultiProcessor:
+        return False
+    return all(type(p) in _KNOWN_PROCESSORS for p in processor._span_processors)
+
+
+# id(tracer) -> (tracer, kept so the id is not reused; its pipeline or None)
+_pipelines: dict[int, tuple[object, _Pipeline | None]] = {}
+
+
+def start_span(
+    tracer: trace.Tracer,
+    name: str,
+    parent: Span,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: dict[str, types.AttributeValue] | None = None,
+    links: Sequence[Link] | None = None,
+    start_time: int | None = None,
+    parent_context: Context | None = None,
+) -> Span:
+    """Start a span under ``parent`` (``INVALID_SPAN`` for a root), like
+    ``tracer.start_span`` would. ``attributes`` must already be valid attribute
+    values (the instrumentation's own); the dict is kept, not copied.
+    ``parent_context``, when given, is the context ``parent`` came from (passed
+    to a sampler that needs one)."""
+    pipeline = _pipeline_for(tracer)
+    if pipeline is None:
+        if parent_context is None:
+            parent_context = trace.set_span_in_context(parent, EMPTY_CONTEXT)
+        return tracer.start_span(
+            name,
+            context=parent_context,
+            kind=kind,
+            attributes=attributes,
+            links=links,
+            start_time=start_time,
+        )
+    parent_span_context: SpanContext | None = parent.get_span_context()
+    assert parent_span_context is not None
+    if parent_span_context.is_valid:
+        trace_id = parent_span_context.trace_id
+        random_ids = parent_span_context.trace_flags.random_trace_id
+    else:
+        parent_span_context = None
+        trace_id = pipeline.id_generator.generate_trace_id()
+        random_ids = pipeline.random_ids
+    if (
+        parent_span_context is not None
+        and pipeline.usual_parent_based
+        and not parent_span_context.is_remote
+    ):
+        sampled = parent_span_context.trace_flags.sampled
+        trace_state: TraceState | None = parent_span_context.trace_state
+    else:
+        if parent_context is None:
+            parent_context = trace.set_span_in_context(parent, EMPTY_CONTEXT)
+        result = pipeline.sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links
+        )
+        if result.decision is Decision.RECORD_ONLY:  # rare: the SDK's recording-only span
+            return tracer.start_span(
+                name,
+                context=parent_context,
+                kind=kind,
+                attributes=attributes,
+                links=links,
+                start_time=start_time,
+            )
+        sampled = result.decision is Decision.RECORD_AND_SAMPLE
+        trace_state = result.trace_state
+        if sampled and result.attributes:
+            attributes = dict(result.attributes)
+    span_context = SpanContext(
+        trace_id,
+        pipeline.id_generator.generate_span_id(),
+        False,
+        _FLAGS[(1 if sampled else 0) | (2 if random_ids else 0)],
+        trace_state if trace_state is not None else _EMPTY_TRACE_STATE,
+    )
+    if not sampled:
+        return NonRecordingSpan(span_context)
+    return RecordingSpan(
+        pipeline,
+        name,
+        span_context,
+        parent_span_context,
+        kind,
+        attributes if attributes is not None else {},
+        links,
+        start_time if start_time is not None else time_ns(),
+    )
+
+
+def set_internal(span: Span, key: str, value: types.AttributeValue) -> None:
+    """Set an attribute the instrumentation made on any span (cheaply on ours)."""
+    if type(span) is RecordingSpan:
+        span.set_internal(key, value)
+    else:
+        span.set_attribute(key, value)
+
+
+class RecordingSpan(Span, ReadableSpan):
+    """A sampled span of the instrumentation; on ``end`` it is itself the
+    ``ReadableSpan`` given to the processors (nothing changes it after that)."""
+
+    def __init__(
+        self,
+        pipeline: _Pipeline,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, types.AttributeValue],
+        links: Sequence[Link] | None,
+        start_time: int,
+    ) -> None:
+        # ReadableSpan's fields, set directly (its __init__ would build a Resource)
+        self._name = name
+        self._context = context
+        self._kind = kind
+        self._instrumentation_info = None
+        self._instrumentation_scope = pipeline.scope
+        self._parent = parent
+        self._start_time = start_time
+        self._end_time: int | None = None
+        self._attributes: Any = attributes
+        self._events: Any = ()
+        self._links: Any = _links(pipeline.limits, links) if links else ()
+        self._resource = pipeline.resource
+        self._status = _UNSET
+        self._pipeline = pipeline
+
+    # --- what the instrumentation itself uses ---------------------------------
+    def set_internal(self, key: str, value: types.AttributeValue) -> None:
+        """Set an attribute the instrumentation made (already a valid value)."""
+        if self._end_time is not None:
+            return
+        attributes = self._attributes
+        if type(attributes) is dict and (
+            key in attributes or len(attributes) < self._pipeline.max_attributes
+        ):
+            attributes[key] = value
+        else:
+            self.set_attribute(key, value)
+
+    # --- opentelemetry.trace.Span ---------------------------------------------
+    def get_span_context(self) -> SpanContext:
+        return self._context  # type: ignore[return-value]  # always set here
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def _bounded_attributes(self) -> BoundedAttributes:
+        attributes = self._attributes
+        if type(attributes) is not BoundedAttributes:
+            attributes = self._attributes = BoundedAttributes(
+                self._pipeline.limits.max_span_attributes, attributes, immutable=False
+            )
+        return attributes
+
+    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
+        if self._ended("set_attributes"):
+            return
+        self._bounded_attributes()._set_items(attributes)
+
+    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        if self._ended("set_attribute"):
+            return
+        self._bounded_attributes()[key] = value
+
+    def add_event(
+        self,
+        name: str,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+    ) -> None:
+        if self._ended("add_event"):
+            return
+        limits = self._pipeline.limits
+        event = Event(
+            name,
+            BoundedAttributes(limits.max_event_attributes, attributes, immutable=True),
+            timestamp,
+        )
+        events = self._events
+        if type(events) is not BoundedList:
+            events = self._events = BoundedList.from_seq(limits.max_events, events)
+        events.append(event)
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        if self._ended("add_link"):
+            return
+        links = self._links
+        if type(links) is not BoundedList:
+            links = self._links = BoundedList.from_seq(self._pipeline.limits.max_links, links)
+        links.extend(_links(self._pipeline.limits, [Link(context, attributes)]))
+
+    def update_name(self, name: str) -> None:
+        if self._ended("update_name"):
+            return
+        self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._ended("set_status"):
+            return
+        # the SDK's rules: OK is final, UNSET is never set
+        if self._status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, Status):
+            if status.status_code is StatusCode.UNSET:
+                return
+            if description is not None:
+                logger.warning(
+                    "Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
+                    description,
+                )
+            self._status = status
+        elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
+            self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        """As the SDK records it (message and stack trace: this is the API the
+        bot's own code calls; the instrumentation records the type only)."""
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        exception_type = f"{module}.{qualname}" if module and module != "builtins" else qualname
+        event_attributes: dict[str, types.AttributeValue] = {
+            "exception.type": exception_type,
+            "exception.message": str(exception),
+            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.escaped": str(escaped),
+        }
+        if attributes:
+            event_attributes.update(attributes)
+        self.add_event("exception", event_attributes, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            logger.warning("Calling end() on an ended span.")
+            return
+        self._end_time = end_time if end_time is not None else time_ns()
+        attributes = self._attributes
+        if type(attributes) is BoundedAttributes:
+            attributes._immutable = True
+        self._pipeline.processor.on_end(self)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if exc_val is not None and self.is_recording():
+            self.record_exception(exc_val, escaped=True)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        super().__exit__(exc_type, exc_val, exc_tb)
+
+    def _ended(self, operation: str) -> bool:
+        if self._end_time is None:
+            return False
+        logger.warning("Tried calling %s on an ended span.", operation)
+        return True
+
+    def __repr__(self) -> str:
+        return f'RecordingSpan(name="{self._name}", context={self._context})'
+
+
+def _links(limits: SpanLimits, links: Sequence[Link]) -> Sequence[Link]:
+    """Valid links with the SDK's bounds (as ``Span._new_links`` keeps them)."""
+    valid = []
+    for link in links:
+        context = link.context
+        if link and context and (context.is_valid or link.attributes or context.trace_state):
+            if link.attributes:
+                link._attributes = BoundedAttributes(
+                    limits.max_link_attributes, link.attributes, immutable=True
+                )
+            valid.append(link)
+    if len(valid) > (limits.max_links or len(valid)):
+        return BoundedList.from_seq(limits.max_links, valid)
+    return tuple(valid)

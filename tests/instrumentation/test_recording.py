@@ -1,0 +1,282 @@
+"""The instrumentation's own span path (``recording.start_span``) against the SDK's.
+
+Every test makes the same spans twice: through the fast path (a provider with the
+SDK's simple processor) and through ``Tracer.start_span`` (the same provider plus
+a processor of the user's own, which turns the fast path off), and compares what
+the exporter receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
+
+from discord_otel.instrumentation import recording
+
+
+class _UsersProcessor(SpanProcessor):
+    """A processor of the bot's own: the fast path must step aside for it."""
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        span.set_attribute("seen.by.processor", True)
+
+
+def _provider(fast: bool, **kwargs: Any) -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(**kwargs)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    if not fast:
+        provider.add_span_processor(_UsersProcessor())
+    return provider, exporter
+
+
+def _both(
+    scenario: Callable[[Any], None], **kwargs: Any
+) -> tuple[list[ReadableSpan], list[ReadableSpan]]:
+    results = []
+    for fast in (True, False):
+        provider, exporter = _provider(fast, **kwargs)
+        tracer = provider.get_tracer("discord_otel", "1.0")
+        assert (recording._pipeline_for(tracer) is not None) is fast
+        scenario(tracer)
+        results.append(list(exporter.get_finished_spans()))
+    return results[0], results[1]
+
+
+def _shape(span: ReadableSpan) -> dict[str, Any]:
+    """What a backend shows of a span, minus ids and times."""
+    attributes = dict(span.attributes or {})
+    attributes.pop("seen.by.processor", None)
+    return {
+        "name": span.name,
+        "kind": span.kind,
+        "attributes": attributes,
+        "dropped_attributes": span.dropped_attributes,
+        "events": [(e.name, dict(e.attributes or {})) for e in span.events],
+        "dropped_events": span.dropped_events,
+        "links": [(link.context.span_id, dict(link.attributes or {})) for link in span.links],
+        "status": (span.status.status_code, span.status.description),
+        "has_parent": span.parent is not None,
+        "resource": span.resource,
+        "scope": span.instrumentation_scope,
+        "sampled": span.context.trace_flags.sampled,
+        "trace_state": span.context.trace_state,
+    }
+
+
+def _same(fast: list[ReadableSpan], sdk: list[ReadableSpan]) -> None:
+    assert [_shape(s) for s in fast] == [_shape(s) for s in sdk]
+    assert fast  # something was exported
+
+
+def test_a_command_tree_is_exported_as_the_sdk_would() -> None:
+    linked = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+
+    def scenario(tracer: Any) -> None:
+        gateway = recording.start_span(
+            tracer,
+            "gateway INTERACTION_CREATE",
+            INVALID_SPAN,
+            SpanKind.CONSUMER,
+            {"discord.gateway.event": "INTERACTION_CREATE", "discord.shard.id": 0},
+            start_time=1_000,
+        )
+        command = recording.start_span(
+            tracer,
+            "command ping",
+            gateway,
+            SpanKind.SERVER,
+            {"discord.command.name": "ping"},
+            links=[Link(linked)],
+        )
+        rest = recording.start_span(
+            tracer,
+            "POST /channels/{channel_id}/messages",
+            command,
+            SpanKind.CLIENT,
+            {"http.request.method": "POST"},
+        )
+        recording.set_internal(rest, "http.response.status_code", 500)
+        rest.set_status(Status(StatusCode.ERROR, "500"))
+        rest.end()
+        command.add_event("discord.interaction.ack", {"discord.interaction.type": "command"})
+        command.set_attribute("user.custom", [1, 2, 3])  # the bot's own attribute: cleaned
+        command.update_name("command pong")
+        command.end()
+        gateway.end(end_time=2_000)
+
+    fast, sdk = _both(scenario)
+    _same(fast, sdk)
+    rest, command, gateway = fast
+    assert command.attributes["user.custom"] == (1, 2, 3)
+    assert rest.parent.span_id == command.context.span_id
+    assert command.parent.span_id == gateway.context.span_id
+    assert rest.context.trace_id == command.context.trace_id == gateway.context.trace_id
+    assert gateway.start_time == 1_000
+    assert gateway.end_time == 2_000
+    assert command.context.span_id != gateway.context.span_id
+
+
+def test_limits_drop_what_the_sdk_drops() -> None:
+    limits = SpanLimits(max_span_attributes=2, max_events=1, max_links=1)
+
+    def scenario(tracer: Any) -> None:
+        links = [
+            Link(SpanContext(1, 2, is_remote=False)),
+            Link(SpanContext(1, 3, is_remote=False)),
+        ]
+        span = recording.start_span(tracer, "x", INVALID_SPAN, attributes={"a": 1}, links=links)
+        for key in ("b", "c", "d"):
+            span.set_attribute(key, key)
+        span.add_event("one")
+        span.add_event("two")
+        span.end()
+
+    fast, sdk = _both(scenario, span_limits=limits)
+    # the processor of the SDK variant takes an attribute slot: compare what fits both
+    assert fast[0].dropped_attributes == 2
+    assert dict(fast[0].attributes) == {"c": "c", "d": "d"}
+    assert [e.name for e in fast[0].events] == [e.name for e in sdk[0].events] == ["two"]
+    assert fast[0].dropped_events == sdk[0].dropped_events == 1
+    assert len(fast[0].links) == len(sdk[0].links) == 1
+    assert fast[0].dropped_links == sdk[0].dropped_links == 1
+
+
+def test_an_ended_span_ignores_changes() -> None:
+    def scenario(tracer: Any) -> None:
+        span = recording.start_span(tracer, "x", INVALID_SPAN, attributes={"a": 1})
+        span.end()
+        span.set_attribute("late", 1)
+        recording.set_internal(span, "late.internal", 1)
+        span.set_status(StatusCode.ERROR)
+        span.add_event("late")
+        span.end()  # a second end exports nothing more
+
+    fast, sdk = _both(scenario)
+    _same(fast, sdk)
+    assert len(fast) == 1
+    assert "late" not in (fast[0].attributes or {})
+
+
+def test_ok_status_is_final_and_unset_is_ignored() -> None:
+    def scenario(tracer: Any) -> None:
+        span = recording.start_span(tracer, "x", INVALID_SPAN)
+        span.set_status(StatusCode.UNSET)
+        span.set_status(Status(StatusCode.OK))
+        span.set_status(StatusCode.ERROR, "late")
+        span.end()
+
+    fast, sdk = _both(scenario)
+    _same(fast, sdk)
+    assert fast[0].status.status_code is StatusCode.OK
+
+
+def test_record_exception_and_context_manager_exit() -> None:
+    def scenario(tracer: Any) -> None:
+        span = recording.start_span(tracer, "x", INVALID_SPAN)
+        with pytest.raises(KeyError), span:
+            raise KeyError("boom")
+
+    fast, sdk = _both(scenario)
+    assert [e.name for e in fast[0].events] == ["exception"]
+    for key in ("exception.type", "exception.message", "exception.escaped"):
+        assert fast[0].events[0].attributes[key] == sdk[0].events[0].attributes[key]
+    assert fast[0].status.status_code is StatusCode.ERROR
+    assert fast[0].status.description == sdk[0].status.description
+
+
+@pytest.mark.parametrize("remote", [False, True])
+@pytest.mark.parametrize("sampled", [False, True])
+def test_parent_based_sampling_follows_the_parent(sampled: bool, remote: bool) -> None:
+    state = TraceState([("vendor", "value")])
+    parent = NonRecordingSpan(
+        SpanContext(
+            0x1234,
+            0x5678,
+            is_remote=remote,
+            trace_flags=TraceFlags(int(sampled)),
+            trace_state=state,
+        )
+    )
+    for fast in (True, False):
+        provider, exporter = _provider(fast, sampler=ParentBased(ALWAYS_ON))
+        span = recording.start_span(provider.get_tracer("t"), "child", parent)
+        context = span.get_span_context()
+        assert context.trace_id == 0x1234
+        assert context.trace_flags.sampled is sampled
+        assert context.trace_state == state
+        assert span.is_recording() is sampled
+        span.end()
+        exported = exporter.get_finished_spans()
+        assert len(exported) == int(sampled)
+        if sampled:
+            assert exported[0].parent.span_id == 0x5678
+            assert exported[0].parent.is_remote is remote
+
+
+def test_a_dropped_root_gets_a_valid_unsampled_context() -> None:
+    provider, exporter = _provider(True, sampler=TraceIdRatioBased(0.0))
+    span = recording.start_span(provider.get_tracer("t"), "root", INVALID_SPAN)
+    assert isinstance(span, NonRecordingSpan)
+    assert span.get_span_context().is_valid
+    assert not span.get_span_context().trace_flags.sampled
+    span.end()
+    assert exporter.get_finished_spans() == ()
+
+
+class _RecordOnly(Sampler):
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_ONLY)
+
+    def get_description(self) -> str:
+        return "record only"
+
+
+def test_record_only_is_left_to_the_sdk() -> None:
+    provider, exporter = _provider(True, sampler=_RecordOnly())
+    span = recording.start_span(provider.get_tracer("t"), "root", INVALID_SPAN)
+    assert span.is_recording()
+    assert not span.get_span_context().trace_flags.sampled
+    assert not isinstance(span, recording.RecordingSpan)
+    span.end()
+    assert exporter.get_finished_spans() == ()  # recorded, never exported
+
+
+def test_a_length_limit_or_sdk_metrics_turn_the_fast_path_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    provider, exporter = _provider(True, span_limits=SpanLimits(max_attribute_length=3))
+    tracer = provider.get_tracer("t")
+    assert recording._pipeline_for(tracer) is None
+    span: Span = recording.start_span(tracer, "x", INVALID_SPAN, attributes={"a": "abcdef"})
+    span.end()
+    assert exporter.get_finished_spans()[0].attributes["a"] == "abc"
+
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    provider, _ = _provider(True)
+    assert recording._pipeline_for(provider.get_tracer("t")) is None
