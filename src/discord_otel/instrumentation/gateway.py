@@ -52,11 +52,7 @@ _instrumented_ws: weakref.WeakSet[DiscordWebSocket] = weakref.WeakSet()
 
 
 class GatewaySpan(DiscordSpan):
-    role = ROLE_GATEWAY
-    kind = SpanKind.CONSUMER
-    guild_id: Any = None
-    channel_id: Any = None
-    data: Any = None
+    __slots__ = ("channel_id", "data", "guild_id")
 
     def __init__(
         self,
@@ -67,13 +63,14 @@ class GatewaySpan(DiscordSpan):
         data: Any,
         keep_data: bool,
     ) -> None:
-        self.tracer = tracer
-        self.name = name
-        self.attributes = attributes  # shared per (event, shard): copied before any write
-        self.start_ns = start_ns
+        # attributes are shared per (event, shard): copied before any write
+        super().__init__(tracer, name, attributes, start_ns, ROLE_GATEWAY, SpanKind.CONSUMER)
         # Only the two ids (strings) are kept, not the payload: a payload kept
         # alive by the listener tasks' contexts survives young collections and
         # makes the cyclic GC's full collections more frequent.
+        self.guild_id: Any = None
+        self.channel_id: Any = None
+        self.data: Any = None
         if type(data) is dict:
             self.guild_id = data.get("guild_id")
             channel_id = data.get("channel_id")

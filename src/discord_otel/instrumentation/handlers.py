@@ -41,9 +41,9 @@ class Handler:
         resolve: Callable[[DiscordSpan], None] | None = None,
     ) -> None:
         self.rt = rt
-        span = DiscordSpan(rt.tracer, name, attributes, time.time_ns())
-        span.role = ROLE_HANDLER
-        span.kind = SpanKind.SERVER
+        span = DiscordSpan(
+            rt.tracer, name, attributes, time.time_ns(), ROLE_HANDLER, SpanKind.SERVER
+        )
         if links:
             span.links = list(links)
         if resolve is not None:

@@ -104,23 +104,31 @@ class _ForwardingSpan(Span):
         self._target().record_exception(exception, attributes, timestamp, escaped)
 
 
-class DiscordSpan(_ForwardingSpan):
-    """A span that becomes a real SDK span only on first real use.
+class DiscordSpan:
+    """A span that becomes a real span only on first real use.
 
-    Class-level defaults keep construction to the few fields that vary.
+    Not itself an ``opentelemetry.trace.Span`` (only :data:`PROXY` is ever in
+    the OpenTelemetry context): a plain slotted object, so each gateway event
+    and listener run costs one small GC-tracked object, not an object and its
+    ``__dict__``.
     """
 
-    real: Span | None = None
-    end_ns: int | None = None
-    parent: DiscordSpan | None = None
-    parent_context: Context | None = None
-    lazy_attributes: Callable[[], Mapping[str, types.AttributeValue]] | None = None
-    links: list[Link] | None = None
-    error: BaseException | None = None
-    role: int = ROLE_LISTENER
-    kind: SpanKind = SpanKind.INTERNAL
-    # called once just before materialising, to settle the final name/attributes
-    resolve: Callable[[DiscordSpan], None] | None = None
+    __slots__ = (
+        "attributes",
+        "end_ns",
+        "error",
+        "kind",
+        "lazy_attributes",
+        "links",
+        "name",
+        "parent",
+        "parent_context",
+        "real",
+        "resolve",
+        "role",
+        "start_ns",
+        "tracer",
+    )
 
     def __init__(
         self,
@@ -128,11 +136,24 @@ class DiscordSpan(_ForwardingSpan):
         name: str,
         attributes: dict[str, types.AttributeValue],
         start_ns: int,
+        role: int = ROLE_LISTENER,
+        kind: SpanKind = SpanKind.INTERNAL,
     ) -> None:
         self.tracer = tracer
         self.name = name
         self.attributes = attributes
         self.start_ns = start_ns
+        self.role = role
+        self.kind = kind
+        self.real: Span | None = None
+        self.end_ns: int | None = None
+        self.parent: DiscordSpan | None = None
+        self.parent_context: Context | None = None
+        self.lazy_attributes: Callable[[], Mapping[str, types.AttributeValue]] | None = None
+        self.links: list[Link] | None = None
+        self.error: BaseException | None = None
+        # called once just before materialising, to settle the final name/attributes
+        self.resolve: Callable[[DiscordSpan], None] | None = None
 
     # --- materialisation ---------------------------------------------------
     def materialise(self) -> Span:
@@ -243,11 +264,8 @@ class DiscordSpan(_ForwardingSpan):
             yield span
             span = span.parent
 
-    # --- opentelemetry.trace.Span: the rest forwards to the real span -----
-    _target = materialise
-
-    def end(self, end_time: int | None = None) -> None:
-        self.finish()
+    def get_span_context(self) -> SpanContext:
+        return self.materialise().get_span_context()
 
     def __repr__(self) -> str:
         return f"DiscordSpan({self.name!r}, materialised={self.real is not None})"
