@@ -77,6 +77,9 @@ DEFAULT_RESOURCE_DETECTORS = "host,process"
 # short enough that a black-holed Collector cannot hold a queue's worker for long.
 DEFAULT_EXPORT_TIMEOUT = 5.0
 
+# The module of the OTLP/HTTP span exporter, whose span encoder otlp_encoding replaces.
+_OTLP_HTTP_SPAN_EXPORTER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+
 _state_lock = threading.RLock()
 _pipeline: TelemetryPipeline | None = None
 _settings: DiscordOtelSettings | None = None
@@ -251,6 +254,10 @@ def build_pipeline(
 
     if span_processors:
         trace.set_tracer_provider(tracer_provider)
+        if any(c.__module__ == _OTLP_HTTP_SPAN_EXPORTER for c in span_classes.values()):
+            from discord_otel import otlp_encoding  # only then: it loads the protobuf encoders
+
+            otlp_encoding.install()  # spans leave over OTLP/HTTP: encode them the fast way
     # else (OTEL_TRACES_EXPORTER=none, "metrics only"): no global tracer provider,
     # so the instrumentations see the no-op tracer and build no span at all,
     # rather than building and ending every span for no processor.

@@ -1,12 +1,14 @@
 """The fast OTLP span encoder (discord_otel.otlp_encoding) makes the same
 ``ExportTraceServiceRequest`` as the stock encoder, stays bounded, falls back to
 the stock encoder rather than lose a batch, and is what the OTLP/HTTP exporter
-uses once installed."""
+uses once installed (by the configurator when spans go out over OTLP/HTTP)."""
 
 from __future__ import annotations
 
 import enum
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -33,6 +35,7 @@ from opentelemetry.trace import (
 )
 
 from discord_otel import otlp_encoding
+from tests.distro.conftest import REPO, bot_env
 from tests.fixtures.otlp_receiver import OtlpReceiver
 
 
@@ -448,3 +451,37 @@ def test_exporter_falls_back_and_still_delivers(
     spans = _sdk_spans()
     received = _export(otlp_receiver, spans)
     assert received == _parse(stock_encode(spans).SerializePartialToString())
+
+
+_CHECK_WIRING = """
+import discord_otel
+from opentelemetry.exporter.otlp.proto.http import trace_exporter
+from discord_otel import otlp_encoding
+pipeline = discord_otel.configure()
+print("installed" if trace_exporter.encode_spans is otlp_encoding.encode_spans else "stock")
+pipeline.shutdown()
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, "installed"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "stock"),
+        ({"OTEL_TRACES_EXPORTER": "none"}, "stock"),
+    ],
+)
+def test_configurator_installs_it_for_otlp_http_traces(
+    otlp_receiver: OtlpReceiver, extra: dict[str, str], expected: str
+) -> None:
+    env = bot_env({**otlp_receiver.env(), **extra})
+    done = subprocess.run(
+        [sys.executable, "-c", _CHECK_WIRING],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == expected, done.stderr
