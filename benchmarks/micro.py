@@ -157,6 +157,7 @@ def measure(n: int) -> dict[str, float]:
 
     results["time.time_ns()"] = _per_op_us(clock, n)
     results.update(_export_costs(n))
+    results.update(_encoder_costs(n))
     results.update(_aiohttp_costs(max(200, n // 50), provider, meters))
     provider.shutdown()
     sampled10.shutdown()
@@ -198,6 +199,87 @@ def _export_costs(n: int) -> dict[str, float]:
     per_span = _per_op_us(encode, max(512, n // 10 // 512 * 512))  # encode() does k/512 batches
     provider.shutdown()
     return {"OTLP protobuf encoding, per span (batches of 512)": per_span}
+
+
+def _encoder_costs(n: int) -> dict[str, float]:
+    """The stock OTLP span encoder against discord-otel's (discord_otel.otlp_encoding),
+    on 3-span command trees as a bot makes them: a CONSUMER gateway span with 4
+    attributes, a SERVER command span with 3, a CLIENT REST span with 4."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.trace import SpanKind, set_span_in_context
+
+    from discord_otel import otlp_encoding
+
+    finished: list[Any] = []
+
+    class Keep(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            finished.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    gateway = provider.get_tracer("discord_otel.gateway", "0.1.0")
+    commands = provider.get_tracer("discord_otel.commands", "0.1.0")
+    rest = provider.get_tracer("discord_otel.rest", "0.1.0")
+    tree = 0
+    while len(finished) < 512:
+        tree += 1
+        guild = str(1300000000000000000 + tree % 50)
+        root = gateway.start_span(
+            "gateway INTERACTION_CREATE",
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "discord.gateway.event": "INTERACTION_CREATE",
+                "discord.shard.id": 0,
+                "discord.guild.id": guild,
+                "discord.interaction.type": 2,
+            },
+        )
+        command = commands.start_span(
+            "command ping",
+            context=set_span_in_context(root),
+            kind=SpanKind.SERVER,
+            attributes={
+                "discord.command.name": "ping",
+                "discord.command.type": "slash",
+                "discord.guild.id": guild,
+            },
+        )
+        rest.start_span(
+            "POST /channels/{channel_id}/messages",
+            context=set_span_in_context(command),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": "POST",
+                "url.template": "/channels/{channel_id}/messages",
+                "server.address": "discord.com",
+                "http.response.status_code": 200,
+            },
+        ).end()
+        command.end()
+        root.end()
+    batch = finished[:512]
+
+    def stock(k: int) -> None:
+        for _ in range(max(1, k // 512)):
+            encode_spans(batch).SerializePartialToString()
+
+    def fast(k: int) -> None:
+        for _ in range(max(1, k // 512)):
+            otlp_encoding.encode_spans(batch).SerializePartialToString()
+
+    k = max(512, n // 10 // 512 * 512)  # each call does k/512 batches of 512
+    results = {
+        "OTLP encode per span, stock (3-span command trees, batches of 512)": _per_op_us(stock, k),
+        "OTLP encode per span, discord-otel (3-span command trees, batches of 512)": _per_op_us(
+            fast, k
+        ),
+    }
+    provider.shutdown()
+    return results
 
 
 def _aiohttp_costs(n: int, tracer_provider: Any, meter_provider: Any) -> dict[str, float]:
