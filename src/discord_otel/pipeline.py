@@ -124,34 +124,40 @@ def _queue_length(processor: Any) -> int:
 
 def _scrub_span(span: ReadableSpan) -> ReadableSpan:
     """The span itself, or a copy with every secret redacted."""
-    name = scrub_text(span.name)
+    # Runs on every exported span: each property below builds a new object
+    # (a mapping proxy, a tuple), so each is read once, and only when needed.
+    name = span.name
+    clean_name = scrub_text(name)
     attributes = scrub_attributes(span.attributes)
+    span_events = span.events
     events: list[Event] | None = None
-    for index, event in enumerate(span.events):
-        clean = scrub_attributes(event.attributes)
-        if clean is not None:
-            if events is None:
-                events = list(span.events)
-            events[index] = Event(event.name, clean, event.timestamp)
-    description = span.status.description
+    if span_events:
+        for index, event in enumerate(span_events):
+            clean = scrub_attributes(event.attributes)
+            if clean is not None:
+                if events is None:
+                    events = list(span_events)
+                events[index] = Event(event.name, clean, event.timestamp)
+    status = span.status
+    description = status.description
     clean_description = scrub_text(description) if description else description
     if (
-        name is span.name
+        clean_name is name
         and attributes is None
         and events is None
         and clean_description == description
     ):
         return span
     return ReadableSpan(
-        name=name,
+        name=clean_name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
         attributes=attributes if attributes is not None else span.attributes,
-        events=events if events is not None else span.events,
+        events=events if events is not None else span_events,
         links=span.links,
         kind=span.kind,
-        status=Status(span.status.status_code, clean_description),
+        status=Status(status.status_code, clean_description),
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,

@@ -10,9 +10,11 @@ import pytest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from discord_otel import logs
-from discord_otel.scrub import register_secret, scrub_text, scrub_url
+from discord_otel import logs, scrub
+from discord_otel.pipeline import _scrub_span
+from discord_otel.scrub import register_secret, scrub_attributes, scrub_text, scrub_url
 
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
 INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OmFiY2RlZmdoaWprbG1ub3A"
@@ -48,6 +50,63 @@ def test_registered_secret_and_url_filter() -> None:
 
     url = yarl.URL(f"http://127.0.0.1:5000/api/v10/webhooks/9/{INTERACTION_TOKEN}")
     assert scrub_url(url) == "http://127.0.0.1:5000/api/v10/webhooks/9/REDACTED"
+
+
+def test_scrub_cache_is_bounded() -> None:
+    for index in range(3 * scrub._CACHE_LIMIT):
+        text = f"GET /channels/{index}/messages"
+        assert scrub_text(text) is text
+        assert len(scrub._cache) <= scrub._CACHE_LIMIT
+    long_text = "x" * (scrub._CACHEABLE_LENGTH + 1)
+    assert scrub_text(long_text) is long_text
+    assert long_text not in scrub._cache
+    # unchanged strings come back as the caller's object, not the cached one
+    first, second = "".join(["command ", "ping"]), "".join(["command ", "ping"])
+    assert first is not second
+    assert scrub_text(first) is first
+    assert scrub_text(second) is second
+
+
+def test_secret_registered_after_caching_is_redacted() -> None:
+    secret = "late-registered-secret-8f3a1c"
+    text = f"deploy key {secret} in use"
+    attributes = {"note": text, "count": 3}
+    assert scrub_text(text) is text  # now cached as clean
+    assert scrub_attributes(attributes) is None
+    register_secret(secret)
+    assert scrub_text(text) == "deploy key REDACTED in use"
+    assert scrub_attributes(attributes) == {"note": "deploy key REDACTED in use", "count": 3}
+
+
+def test_tokens_in_repeated_values_are_redacted() -> None:
+    webhook = f"https://discord.com/api/v10/webhooks/42/{INTERACTION_TOKEN}"
+    header = "Bot abcdefghijklmnopqrstuvwxyz"
+    tracer = TracerProvider().get_tracer("t")
+    for _ in range(3):
+        assert scrub_text(webhook) == "https://discord.com/api/v10/webhooks/42/REDACTED"
+        assert scrub_text(header) == "Bot REDACTED"
+        assert scrub_attributes({"token": BOT_TOKEN, "ids": [1, BOT_TOKEN]}) == {
+            "token": "REDACTED",
+            "ids": [1, "REDACTED"],
+        }
+        span = tracer.start_span(
+            f"POST /webhooks/1/{INTERACTION_TOKEN}",
+            kind=SpanKind.CLIENT,
+            attributes={"url.full": webhook, "http.response.status_code": 200},
+        )
+        span.add_event("log", {"message": header})
+        span.set_status(Status(StatusCode.ERROR, f"bad token {BOT_TOKEN}"))
+        span.end()
+        clean = _scrub_span(span)  # type: ignore[arg-type]
+        exported = str((clean.name, dict(clean.attributes or {}), clean.events, clean.status))
+        for secret in (INTERACTION_TOKEN, BOT_TOKEN, "abcdefghijklmnopqrstuvwxyz"):
+            assert secret not in exported
+        assert clean.name == "POST /webhooks/1/REDACTED"
+        assert dict(clean.attributes or {})["http.response.status_code"] == 200
+        # a span without secrets is exported as it is
+        plain = tracer.start_span("command ping", attributes={"discord.shard.id": 0})
+        plain.end()
+        assert _scrub_span(plain) is plain  # type: ignore[arg-type]
 
 
 @pytest.fixture
