@@ -8,7 +8,8 @@ decides whether it runs and with which arguments:
 * ``discord`` (ours), ``aiohttp-client`` (with a URL filter that redacts
   webhook and interaction tokens), ``asyncpg`` (SQL parameters only when
   ``OTEL_PYTHON_DISCORD_CAPTURE_SQL_PARAMETERS`` is on, plus the
-  ``db.client.operation.duration`` histogram), ``logging`` (our OTLP handler,
+  ``db.client.operation.duration`` histogram; its spans only when spans are
+  exported), ``logging`` (our OTLP handler,
   scrubbed, with trace context) and ``system_metrics`` (the preset of
   ``OTEL_PYTHON_DISCORD_SYSTEM_METRICS``) run;
 * instrumentations that only add noise to a bot (:data:`NOISY_INSTRUMENTATIONS`)
@@ -148,7 +149,12 @@ def load_instrumentation(name: str, instrumentor_class: Any, **kwargs: Any) -> b
         # Ours first: the span instrumentation then wraps it, so the histogram
         # is recorded while the query's span is current (its exemplar).
         AsyncPGMetricsInstrumentor().instrument(**kwargs)
-        instrumentor_class(capture_parameters=settings.capture_sql_parameters).instrument(**kwargs)
+        if _traces_exported():
+            instrumentor_class(capture_parameters=settings.capture_sql_parameters).instrument(
+                **kwargs
+            )
+        else:  # spans only, and none would be exported: don't pay for them per query
+            logger.debug("discord-otel: no spans exported, asyncpg span instrumentation off")
         return True
     if name == "system_metrics":
         if settings.system_metrics == "off":
@@ -158,6 +164,16 @@ def load_instrumentation(name: str, instrumentor_class: Any, **kwargs: Any) -> b
         return True
     instrumentor_class().instrument(**kwargs)
     return True
+
+
+def _traces_exported() -> bool:
+    """Whether the pipeline discord-otel configured exports spans (False with
+    ``OTEL_TRACES_EXPORTER=none``); True when it configured nothing (a provider
+    set up in code)."""
+    from discord_otel.configurator import get_pipeline
+
+    pipeline = get_pipeline()
+    return pipeline is None or bool(pipeline.span_processors)
 
 
 _loaded: set[str] = set()

@@ -13,6 +13,8 @@ PROBE = """
 import gc, json, logging
 import discord.http
 from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from discord_otel.asyncpg_metrics import AsyncPGMetricsInstrumentor
 from discord_otel.instrumentation import runtime
 handlers = [type(h).__name__ for h in logging.getLogger().handlers]
 print(json.dumps({
@@ -22,6 +24,8 @@ print(json.dumps({
     "tracer_provider": type(trace.get_tracer_provider()).__name__,
     "root_handlers": handlers,
     "frozen": gc.get_freeze_count(),
+    "asyncpg_spans": AsyncPGInstrumentor().is_instrumented_by_opentelemetry,
+    "asyncpg_metrics": AsyncPGMetricsInstrumentor().is_instrumented_by_opentelemetry,
 }))
 """
 
@@ -44,6 +48,8 @@ def test_default_mode_instruments_traces_and_freezes_startup_objects() -> None:
     assert probe["request_patched"] is True
     assert probe["tracing"] is True
     assert probe["tracer_provider"] == "TracerProvider"
+    assert probe["asyncpg_spans"] is True
+    assert probe["asyncpg_metrics"] is True
     assert isinstance(probe["frozen"], int)
     assert probe["frozen"] > 10_000
 
@@ -63,6 +69,9 @@ def test_metrics_only_builds_no_spans() -> None:
     assert probe["request_patched"] is True  # the hooks still record metrics
     assert probe["tracing"] is False
     assert probe["tracer_provider"] == "ProxyTracerProvider"
+    # asyncpg: the duration histogram, not the span instrumentation (no-op spans per query)
+    assert probe["asyncpg_metrics"] is True
+    assert probe["asyncpg_spans"] is False
 
 
 def test_gc_freeze_can_be_turned_off() -> None:
