@@ -124,7 +124,9 @@ def test_a_command_tree_is_exported_as_the_sdk_would() -> None:
         recording.set_internal(rest, "http.response.status_code", 500)
         rest.set_status(Status(StatusCode.ERROR, "500"))
         rest.end()
-        command.add_event("discord.interaction.ack", {"discord.interaction.type": "command"})
+        recording.add_internal_event(
+            command, "discord.interaction.ack", {"discord.interaction.type": "command"}
+        )
         command.set_attribute("user.custom", [1, 2, 3])  # the bot's own attribute: cleaned
         command.update_name("command pong")
         command.end()
@@ -280,3 +282,17 @@ def test_a_length_limit_or_sdk_metrics_turn_the_fast_path_off(
     monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
     provider, _ = _provider(True)
     assert recording._pipeline_for(provider.get_tracer("t")) is None
+
+
+def test_a_dropped_child_is_known_without_starting_it() -> None:
+    provider, exporter = _provider(True, sampler=ParentBased(ALWAYS_ON))
+    tracer = provider.get_tracer("t")
+    unsampled = NonRecordingSpan(SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(0)))
+    sampled = NonRecordingSpan(SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(1)))
+    remote = NonRecordingSpan(SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(0)))
+    assert recording.dropped_child(tracer, unsampled) is unsampled
+    assert recording.start_span(tracer, "child", unsampled) is unsampled
+    assert recording.dropped_child(tracer, sampled) is None
+    assert recording.dropped_child(tracer, remote) is None  # the sampler decides
+    assert recording.dropped_child(tracer, INVALID_SPAN) is None  # a root
+    assert exporter.get_finished_spans() == ()

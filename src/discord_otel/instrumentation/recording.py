@@ -71,6 +71,7 @@ class _Pipeline:
     """What a fast start needs from one SDK tracer (read once per tracer)."""
 
     __slots__ = (
+        "end_calls",
         "id_generator",
         "limits",
         "max_attributes",
@@ -92,6 +93,12 @@ class _Pipeline:
         max_attributes = self.limits.max_span_attributes
         self.max_attributes = sys.maxsize if max_attributes is None else max_attributes
         self.random_ids = bool(self.id_generator.is_trace_id_random())
+        # What on_end would do, minus the dispatch: our spans are always sampled,
+        # so a batch processor's on_end is just its queue's emit.
+        self.end_calls = tuple(
+            p._batch_processor.emit if type(p) is BatchSpanProcessor else p.on_end
+            for p in self.processor._span_processors
+        )
         sampler = self.sampler
         # ParentBased with the default local-parent rules: a child of a local
         # parent is sampled exactly when its parent is, with no sampler call.
@@ -183,7 +190,9 @@ def start_span(
         and pipeline.usual_parent_based
         and not parent_span_context.is_remote
     ):
-        sampled = parent_span_context.trace_flags.sampled
+        if not parent_span_context.trace_flags.sampled:
+            return _dropped(parent, parent_span_context)
+        sampled = True
         trace_state: TraceState | None = parent_span_context.trace_state
     else:
         if parent_context is None:
@@ -225,12 +234,46 @@ def start_span(
     )
 
 
+def dropped_child(tracer: trace.Tracer, parent: Span) -> Span | None:
+    """The span :func:`start_span` returns for a child of ``parent`` that the
+    sampler drops (a local unsampled parent under the usual ``ParentBased``
+    sampler), or None when that is not known without starting it. Lets a caller
+    skip preparing the attributes of a span that will never record."""
+    pipeline = _pipeline_for(tracer)
+    if pipeline is None or not pipeline.usual_parent_based:
+        return None
+    parent_span_context = parent.get_span_context()
+    if (
+        parent_span_context.is_valid
+        and not parent_span_context.trace_flags.sampled
+        and not parent_span_context.is_remote
+    ):
+        return _dropped(parent, parent_span_context)
+    return None
+
+
+def _dropped(parent: Span, parent_span_context: SpanContext) -> Span:
+    # Dropped, as the SDK would drop it, but without new ids: nothing is ever
+    # exported for it, and at a low sampling rate most spans are these.
+    if type(parent) is NonRecordingSpan:
+        return parent
+    return NonRecordingSpan(parent_span_context)
+
+
 def set_internal(span: Span, key: str, value: types.AttributeValue) -> None:
     """Set an attribute the instrumentation made on any span (cheaply on ours)."""
     if type(span) is RecordingSpan:
         span.set_internal(key, value)
     else:
         span.set_attribute(key, value)
+
+
+def add_internal_event(span: Span, name: str, attributes: dict[str, types.AttributeValue]) -> None:
+    """Add an event the instrumentation made on any span (cheaply on ours)."""
+    if type(span) is RecordingSpan:
+        span.add_internal_event(name, attributes)
+    else:
+        span.add_event(name, attributes)
 
 
 class RecordingSpan(Span, ReadableSpan):
@@ -276,6 +319,15 @@ class RecordingSpan(Span, ReadableSpan):
             attributes[key] = value
         else:
             self.set_attribute(key, value)
+
+    def add_internal_event(self, name: str, attributes: dict[str, types.AttributeValue]) -> None:
+        """Add an event the instrumentation made (valid values, within the limits)."""
+        if self._end_time is not None:
+            return
+        events = self._events
+        if type(events) is not BoundedList:
+            events = self._events = BoundedList.from_seq(self._pipeline.limits.max_events, events)
+        events.append(Event(name, attributes))
 
     # --- opentelemetry.trace.Span ---------------------------------------------
     def get_span_context(self) -> SpanContext:
@@ -382,7 +434,8 @@ class RecordingSpan(Span, ReadableSpan):
         attributes = self._attributes
         if type(attributes) is BoundedAttributes:
             attributes._immutable = True
-        self._pipeline.processor.on_end(self)
+        for end_call in self._pipeline.end_calls:
+            end_call(self)
 
     def __exit__(
         self,

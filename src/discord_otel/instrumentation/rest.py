@@ -38,14 +38,14 @@ import discord.http
 import discord.webhook.async_
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
 from discord_otel.instrumentation import recording, runtime
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
-from discord_otel.instrumentation.spans import CURRENT, unsampled_child
+from discord_otel.instrumentation.spans import CURRENT
 
 INTERACTION_CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
 
@@ -113,7 +113,7 @@ def _observe(call: _Call, response: Any, data: Any) -> None:
         }
         if isinstance(retry_after, (int, float)):
             attributes[semconv.RATELIMIT_RETRY_AFTER] = float(retry_after)
-        call.span.add_event(semconv.EVENT_RATELIMITED, attributes)
+        recording.add_internal_event(call.span, semconv.EVENT_RATELIMITED, attributes)
 
 
 def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -186,11 +186,10 @@ async def _request(
         template = str(route.path)
         if rt.tracing:
             parent = trace.get_current_span()
-            if unsampled_child(rt.tracer, parent):
-                # The sampler would drop it: the SDK's NonRecordingSpan minus its
-                # cost, and no context to attach (the current one is as unsampled).
-                span = NonRecordingSpan(parent.get_span_context())
-            else:
+            span = recording.dropped_child(rt.tracer, parent)
+            # dropped: no attributes to prepare, and no context to attach (the
+            # current one is as unsampled)
+            if span is None:
                 span = recording.start_span(
                     rt.tracer,
                     semconv.SPAN_REST.format(method=method, route=template),
@@ -300,7 +299,8 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
     real = handler.real if handler is not None else None
     histogram.record(series, seconds, real)
     if real is not None:
-        real.add_event(
+        recording.add_internal_event(
+            real,
             semconv.EVENT_INTERACTION_ACK,
             {semconv.INTERACTION_ACK_DURATION: seconds, semconv.INTERACTION_TYPE: kind},
         )

@@ -37,8 +37,6 @@ from opentelemetry.trace import (
     INVALID_SPAN,
     INVALID_SPAN_CONTEXT,
     Link,
-    NonRecordingSpan,
-    ProxyTracer,
     Span,
     SpanContext,
     SpanKind,
@@ -168,11 +166,10 @@ class DiscordSpan:
             parent = self.parent
             if parent is not None:
                 parent_real = parent.materialise()
-                if unsampled_child(self.tracer, parent_real):
-                    # the sampler would drop it: the SDK's NonRecordingSpan, minus its cost
-                    real = NonRecordingSpan(parent_real.get_span_context())
-                    self.real = real
-                    return real
+                dropped = recording.dropped_child(self.tracer, parent_real)
+                if dropped is not None:
+                    self.real = dropped
+                    return dropped
                 real = recording.start_span(
                     self.tracer,
                     self.name,
@@ -271,48 +268,6 @@ class DiscordSpan:
         return f"DiscordSpan({self.name!r}, materialised={self.real is not None})"
 
 
-# id(tracer) -> (the tracer, kept so that its id is not reused; whether its
-# sampler drops every child of an unsampled local parent)
-_drops_unsampled_children: dict[int, tuple[object, bool]] = {}
-
-
-def drops_unsampled_children(tracer: object) -> bool:
-    """True for an SDK tracer whose sampler is ``ParentBased`` with the default
-    ``local_parent_not_sampled`` (always off): every ``OTEL_TRACES_SAMPLER``
-    value but ``always_on``/``always_off``/``traceidratio`` without parent."""
-    if type(tracer) is ProxyTracer:  # the global provider's, once set
-        tracer = tracer._tracer
-    cached = _drops_unsampled_children.get(id(tracer))
-    if cached is not None and cached[0] is tracer:
-        return cached[1]
-    try:
-        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-
-        sampler = getattr(tracer, "sampler", None)
-        found = (
-            isinstance(sampler, ParentBased)
-            and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
-        )
-    except Exception:
-        found = False
-    if len(_drops_unsampled_children) < 64:
-        _drops_unsampled_children[id(tracer)] = (tracer, found)
-    return found
-
-
-def unsampled_child(tracer: object, parent: Span) -> bool:
-    """Whether a span started by ``tracer`` under ``parent`` (a local span) would
-    be dropped by the sampler: creating it through the SDK (ids, sampler,
-    attributes, ~5 us) would only produce a ``NonRecordingSpan``."""
-    parent_context = parent.get_span_context()
-    return (
-        parent_context.is_valid
-        and not parent_context.trace_flags.sampled
-        and not parent_context.is_remote
-        and drops_unsampled_children(tracer)
-    )
-
-
 class _CurrentDiscordSpan(_ForwardingSpan):
     """The one span object in the OpenTelemetry context: forwards to ``CURRENT``."""
 
@@ -407,9 +362,11 @@ _WRAPPERS = frozenset({"CommandInvokeError", "HybridCommandError"})
 def mark_error(span: Span, exc: BaseException) -> None:
     """Error status, ``error.type`` and an exception event (type only: messages may hold data)."""
     kind = error_type(exc)
-    span.set_attribute(semconv.ERROR_TYPE, kind)
+    recording.set_internal(span, semconv.ERROR_TYPE, kind)
     span.set_status(Status(StatusCode.ERROR, kind))
-    span.add_event(semconv.EVENT_EXCEPTION, {semconv.EXCEPTION_TYPE: _qualified(exc)})
+    recording.add_internal_event(
+        span, semconv.EVENT_EXCEPTION, {semconv.EXCEPTION_TYPE: _qualified(exc)}
+    )
 
 
 def _qualified(exc: BaseException) -> str:
