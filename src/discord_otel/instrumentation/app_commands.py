@@ -25,6 +25,7 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from opentelemetry.util import types
 
 from discord_otel import semconv
 from discord_otel.instrumentation import runtime
@@ -129,23 +130,30 @@ async def _call(
     handler: Handler | None = None
     kind = semconv.COMMAND_TYPE_SLASH
     try:
-        attributes = context_attributes(
-            rt, interaction.guild, interaction.channel, interaction.user
-        )
-        if rt.settings.capture_command_options:
-            attributes[semconv.COMMAND_OPTIONS] = _options(interaction)
+        tracing = rt.tracing
+        attributes: dict[str, types.AttributeValue] = {}
+        if tracing:  # span attributes and name resolution: not needed for metrics only
+            attributes = context_attributes(
+                rt, interaction.guild, interaction.channel, interaction.user
+            )
+            if rt.settings.capture_command_options:
+                attributes[semconv.COMMAND_OPTIONS] = _options(interaction)
         if autocomplete:
             attributes[semconv.COMMAND_NAME] = semconv.UNKNOWN_COMMAND
             handler = Handler(
                 rt,
                 semconv.SPAN_AUTOCOMPLETE.format(name=semconv.UNKNOWN_COMMAND),
                 attributes,
-                resolve=_resolver(interaction, True),
+                resolve=_resolver(interaction, True) if tracing else None,
             )
         else:
             kind = _initial_kind(interaction)
             handler = start_command(
-                rt, semconv.UNKNOWN_COMMAND, kind, attributes, _resolver(interaction, False)
+                rt,
+                semconv.UNKNOWN_COMMAND,
+                kind,
+                attributes,
+                _resolver(interaction, False) if tracing else None,
             )
     except Exception:
         report("app command start")
@@ -159,14 +167,18 @@ async def _call(
         if handler is not None:
             try:
                 span = handler.span
-                if span.resolve is not None:
-                    resolve = span.resolve
-                    span.resolve = None
-                    resolve(span)
                 if autocomplete:
+                    if span.resolve is not None:
+                        resolve = span.resolve
+                        span.resolve = None
+                        resolve(span)
                     handler.close()
                 else:
-                    name, final_kind, _ = describe(resolved_command(interaction))
+                    name, final_kind, cog = describe(resolved_command(interaction))
+                    if span.resolve is not None:  # never materialised: end_command names it
+                        span.resolve = None
+                        if cog is not None:
+                            span.set_internal(semconv.COG, cog)
                     if final_kind != kind:  # keep command.active balanced
                         active = rt.instruments.command_active
                         active[kind] = active.get(kind, 1) - 1

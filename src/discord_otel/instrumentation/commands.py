@@ -159,7 +159,9 @@ async def _invoke_command(
                 attributes[semconv.COG] = cog
             if rt.settings.capture_message_content and isinstance(ctx.message.content, str):
                 attributes[semconv.MESSAGE_CONTENT] = ctx.message.content
-        handler = start_command(rt, _prefix_name(ctx), kind, attributes, _resolve_prefix(ctx))
+        handler = start_command(
+            rt, _prefix_name(ctx), kind, attributes, _resolve_prefix(ctx) if rt.tracing else None
+        )
         if ctx.command is None:
             handler.span.record_error(commands.CommandNotFound("Command is not found"))
     except Exception:

@@ -69,6 +69,7 @@ class _Call:
 _CALL: ContextVar[_Call | None] = ContextVar("discord_otel_rest_call", default=None)
 _hosts: dict[str, str] = {}
 _series_cache: dict[tuple[Any, ...], _Series] = {}
+_ack_series: dict[tuple[int, str], _Series] = {}
 
 
 def _host(base: str) -> str:
@@ -150,11 +151,16 @@ def _message_id(result: Any) -> int | None:
 
 # discord.py HTTP sessions already taken out of aiohttp-client's instrumentation
 _own_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
+_last_session: Callable[[], Any] = type(None)  # a weakref to the last session seen
 
 
 def _take_session_out_of_aiohttp_instrumentation(http: Any) -> None:
+    global _last_session
     session = getattr(http, "_HTTPClient__session", None)
-    if session is None or session in _own_sessions:
+    if session is None or _last_session() is session:  # the usual case: one client
+        return
+    _last_session = weakref.ref(session)
+    if session in _own_sessions:
         return
     _own_sessions.add(session)
     try:
@@ -293,7 +299,12 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
     received_ns, kind = found
     seconds = max(0.0, (time.time_ns() - received_ns) / 1e9)
     histogram = rt.instruments.ack_duration
-    series = histogram.series(("ack", kind), {semconv.INTERACTION_TYPE: kind})
+    key = (id(histogram), kind)
+    series = _ack_series.get(key)
+    if series is None:
+        series = histogram.series(("ack", kind), {semconv.INTERACTION_TYPE: kind})
+        if len(_ack_series) < 64:
+            _ack_series[key] = series
     current = CURRENT.get()
     handler = current.handler() if current is not None else None
     real = handler.real if handler is not None else None
@@ -315,3 +326,4 @@ def instrument(patcher: Patcher) -> None:
 
 def uninstrument() -> None:
     _series_cache.clear()
+    _ack_series.clear()
