@@ -30,10 +30,10 @@ _KEYS = (semconv.GUILD_ID, semconv.CHANNEL_ID, semconv.COMMAND_NAME, semconv.USE
 def current_discord_attributes() -> dict[str, types.AttributeValue]:
     """The Discord context of the running handler (innermost value of each key wins)."""
     try:
-        from discord_otel.instrumentation.spans import CURRENT
+        from discord_otel.instrumentation.spans import current
     except Exception:  # discord.py not importable
         return {}
-    span = CURRENT.get()
+    span = current()
     found: dict[str, types.AttributeValue] = {}
     while span is not None:
         attributes = span.discord_attributes()

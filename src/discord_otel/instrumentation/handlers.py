@@ -24,6 +24,7 @@ from discord_otel.instrumentation.spans import (
     ROLE_HANDLER,
     DiscordSpan,
     EnterTokens,
+    current,
     leave,
     start_child,
 )
@@ -41,9 +42,9 @@ class Handler:
         resolve: Callable[[DiscordSpan], None] | None = None,
     ) -> None:
         self.rt = rt
-        span = DiscordSpan(
-            rt.tracer, name, attributes, time.time_ns(), ROLE_HANDLER, SpanKind.SERVER
-        )
+        span = DiscordSpan(rt.tracer, name, attributes, time.time_ns())
+        span.role = ROLE_HANDLER
+        span.kind = SpanKind.SERVER
         if links:
             span.links = list(links)
         if resolve is not None:
@@ -53,7 +54,7 @@ class Handler:
         if rt.tracing:
             self.tokens = start_child(span)
         else:
-            span.parent = CURRENT.get()
+            span.parent = current()
             self.tokens = CURRENT.set(span)
         self.perf_start = time.perf_counter()
 
@@ -71,7 +72,7 @@ class Handler:
 
 
 def current_handler() -> DiscordSpan | None:
-    span = CURRENT.get()
+    span = current()
     return span.handler() if span is not None else None
 
 

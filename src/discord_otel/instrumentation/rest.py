@@ -42,10 +42,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
 from discord_otel.instrumentation import recording, runtime
+from discord_otel.instrumentation.handlers import current_handler
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
-from discord_otel.instrumentation.spans import CURRENT
 
 INTERACTION_CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
 
@@ -282,8 +282,7 @@ def _finish(
     if rt.tracing:
         message_id = _message_id(result)
         if message_id is not None:
-            current = CURRENT.get()
-            handler = current.handler() if current is not None else None
+            handler = current_handler()
             if handler is not None:
                 rt.message_spans.put(message_id, handler.get_span_context())
 
@@ -305,8 +304,7 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
         series = histogram.series(("ack", kind), {semconv.INTERACTION_TYPE: kind})
         if len(_ack_series) < 64:
             _ack_series[key] = series
-    current = CURRENT.get()
-    handler = current.handler() if current is not None else None
+    handler = current_handler()
     real = handler.real if handler is not None else None
     histogram.record(series, seconds, real)
     if real is not None:
