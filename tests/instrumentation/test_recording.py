@@ -296,3 +296,15 @@ def test_a_dropped_child_is_known_without_starting_it() -> None:
     assert recording.dropped_child(tracer, remote) is None  # the sampler decides
     assert recording.dropped_child(tracer, INVALID_SPAN) is None  # a root
     assert exporter.get_finished_spans() == ()
+
+
+def test_a_processor_added_later_sees_the_next_spans() -> None:
+    provider, exporter = _provider(True)
+    tracer = provider.get_tracer("t")
+    recording.start_span(tracer, "before", INVALID_SPAN).end()
+    provider.add_span_processor(_UsersProcessor())
+    assert recording._pipeline_for(tracer) is None  # the bot's processor: the SDK's path
+    recording.start_span(tracer, "after", INVALID_SPAN).end()
+    before, after = exporter.get_finished_spans()
+    assert "seen.by.processor" not in (before.attributes or {})
+    assert after.attributes["seen.by.processor"] is True

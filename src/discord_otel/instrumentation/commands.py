@@ -42,6 +42,17 @@ def command_type(command: Any) -> str:
 
 
 _series_cache: dict[tuple[Any, ...], _Series] = {}
+_span_names: dict[str, str] = {}
+
+
+def command_span_name(name: str) -> str:
+    """``command {name}`` (names are bounded: they come from the bot's code)."""
+    found = _span_names.get(name)
+    if found is None:
+        found = semconv.SPAN_COMMAND.format(name=name)
+        if len(_span_names) < 10_000:
+            _span_names[name] = found
+    return found
 
 
 def command_series(
@@ -72,7 +83,7 @@ def start_command(
     attributes[semconv.COMMAND_TYPE] = kind
     active = rt.instruments.command_active
     active[kind] = active.get(kind, 0) + 1
-    return Handler(rt, semconv.SPAN_COMMAND.format(name=name), attributes, resolve=resolve)
+    return Handler(rt, command_span_name(name), attributes, resolve=resolve)
 
 
 def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
@@ -86,7 +97,9 @@ def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
     elif failed:
         error = semconv.ERROR_TYPE_OTHER
     if rt.tracing:
-        span.rename(semconv.SPAN_COMMAND.format(name=name))
+        span_name = command_span_name(name)
+        if span.name != span_name:
+            span.rename(span_name)
         span.set_internal(semconv.COMMAND_NAME, name)
         span.set_internal(semconv.COMMAND_TYPE, kind)
         span.set_internal(semconv.COMMAND_OUTCOME, outcome)
@@ -185,7 +198,7 @@ async def _invoke_command(
 def _resolve_prefix(ctx: Any) -> Callable[[DiscordSpan], None]:
     def resolve(span: DiscordSpan) -> None:
         name = _prefix_name(ctx)
-        span.rename(semconv.SPAN_COMMAND.format(name=name))
+        span.rename(command_span_name(name))
         span.set_internal(semconv.COMMAND_NAME, name)
 
     return resolve

@@ -110,12 +110,16 @@ class _Pipeline:
 
 
 def _pipeline_for(tracer: object) -> _Pipeline | None:
-    """The fast path's view of ``tracer``, or None when it must not be used."""
+    """The fast path's view of ``tracer``, or None when it must not be used.
+
+    Cached per tracer, and looked at again whenever the provider's processors
+    change (``add_span_processor`` replaces their tuple)."""
     if type(tracer) is ProxyTracer:
         tracer = tracer._tracer
+    processors = getattr(getattr(tracer, "span_processor", None), "_span_processors", None)
     cached = _pipelines.get(id(tracer))
-    if cached is not None and cached[0] is tracer:
-        return cached[1]
+    if cached is not None and cached[0] is tracer and cached[1] is processors:
+        return cached[2]
     pipeline: _Pipeline | None = None
     try:
         if _eligible(tracer):
@@ -127,7 +131,7 @@ def _pipeline_for(tracer: object) -> _Pipeline | None:
     if type(tracer) is not ProxyTracer:  # a proxy may get its real tracer later
         if len(_pipelines) >= 64:
             _pipelines.clear()
-        _pipelines[id(tracer)] = (tracer, pipeline)
+        _pipelines[id(tracer)] = (tracer, processors, pipeline)
     return pipeline
 
 
@@ -145,8 +149,9 @@ def _eligible(tracer: object) -> bool:
     return all(type(p) in _KNOWN_PROCESSORS for p in processor._span_processors)
 
 
-# id(tracer) -> (tracer, kept so the id is not reused; its pipeline or None)
-_pipelines: dict[int, tuple[object, _Pipeline | None]] = {}
+# id(tracer) -> (tracer, kept so the id is not reused; its processors when
+# looked at; its pipeline or None)
+_pipelines: dict[int, tuple[object, object, _Pipeline | None]] = {}
 
 
 def start_span(

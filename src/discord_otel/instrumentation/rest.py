@@ -68,8 +68,19 @@ class _Call:
 
 _CALL: ContextVar[_Call | None] = ContextVar("discord_otel_rest_call", default=None)
 _hosts: dict[str, str] = {}
+_span_names: dict[tuple[str, str], str] = {}
 _series_cache: dict[tuple[Any, ...], _Series] = {}
 _ack_series: dict[tuple[int, str], _Series] = {}
+
+
+def _span_name(method: str, template: str) -> str:
+    key = (method, template)
+    name = _span_names.get(key)
+    if name is None:
+        name = semconv.SPAN_REST.format(method=method, route=template)
+        if len(_span_names) < 5000:  # route templates are bounded; stay so
+            _span_names[key] = name
+    return name
 
 
 def _host(base: str) -> str:
@@ -198,7 +209,7 @@ async def _request(
             if span is None:
                 span = recording.start_span(
                     rt.tracer,
-                    semconv.SPAN_REST.format(method=method, route=template),
+                    _span_name(method, template),
                     parent,
                     SpanKind.CLIENT,
                     {

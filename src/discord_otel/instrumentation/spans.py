@@ -220,11 +220,10 @@ class DiscordSpan:
             self.attributes = {**self.attributes, key: value}
 
     def rename(self, name: str) -> None:
+        self.name = name
         real = self.real
         if real is not None:
             real.update_name(name)
-        else:
-            self.name = name
 
     def record_error(self, exc: BaseException) -> None:
         """Remember the failure; the span is exported with an error status."""
