@@ -308,3 +308,33 @@ def test_a_processor_added_later_sees_the_next_spans() -> None:
     before, after = exporter.get_finished_spans()
     assert "seen.by.processor" not in (before.attributes or {})
     assert after.attributes["seen.by.processor"] is True
+
+
+def test_our_spans_encode_to_the_stock_otlp_message() -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
+        encode_spans as stock_encode,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from discord_otel import otlp_encoding
+
+    provider, exporter = _provider(True)
+    tracer = provider.get_tracer("discord_otel", "1.0")
+    root = recording.start_span(
+        tracer, "gateway MESSAGE_CREATE", INVALID_SPAN, SpanKind.CONSUMER, {"discord.shard.id": 0}
+    )
+    child = recording.start_span(tracer, "command ping", root, SpanKind.SERVER, {"a": "b"})
+    recording.add_internal_event(child, "discord.interaction.ack", {"x": 1.5})
+    child.set_status(Status(StatusCode.ERROR, "KeyError"))
+    child.end()
+    root.end()
+    spans = exporter.get_finished_spans()
+    assert otlp_encoding._reads_fields_directly(recording.RecordingSpan)  # the cheap path
+    fast = ExportTraceServiceRequest.FromString(
+        otlp_encoding.encode_spans(spans).SerializeToString()
+    )
+    stock = ExportTraceServiceRequest.FromString(stock_encode(spans).SerializeToString())
+    assert fast == stock
+    assert len(fast.resource_spans[0].scope_spans[0].spans) == 2

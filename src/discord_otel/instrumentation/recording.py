@@ -38,6 +38,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
+from opentelemetry.sdk.trace import Span as _SdkSpan
 from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor as _MultiProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased
@@ -335,8 +336,9 @@ class RecordingSpan(Span, ReadableSpan):
         events.append(Event(name, attributes))
 
     # --- opentelemetry.trace.Span ---------------------------------------------
-    def get_span_context(self) -> SpanContext:
-        return self._context  # type: ignore[return-value]  # always set here
+    # The SDK span's own accessor (``self._context``): exporters that know the
+    # SDK's span classes (the fast OTLP encoder) then read the fields directly.
+    get_span_context = _SdkSpan.get_span_context
 
     def is_recording(self) -> bool:
         return self._end_time is None
