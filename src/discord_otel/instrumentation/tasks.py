@@ -61,9 +61,8 @@ def _wrap_coro(loop: Any, coro: Callable[..., Any]) -> Callable[..., Any]:
         tokens = None
         try:
             if rt.tracing:
-                span = DiscordSpan(
-                    rt.tracer, span_name, {semconv.TASK_NAME: name}, time.time_ns(), ROLE_TASK
-                )
+                span = DiscordSpan(rt.tracer, span_name, {semconv.TASK_NAME: name}, time.time_ns())
+                span.role = ROLE_TASK
                 links = link_to(_started_from.get(loop))
                 if links:
                     span.links = list(links)
