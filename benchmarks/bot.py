@@ -93,6 +93,24 @@ def _instrumented() -> bool:
     return False
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds per thread of this process (Linux /proc; names from threading)."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            name = names.get(int(tid), f"tid {tid}")
+            found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    except OSError:
+        pass
+    return found
+
+
 class _GcClock:
     """Time spent in the cyclic garbage collector (a callback per collection only)."""
 
@@ -108,6 +126,13 @@ class _GcClock:
         return (self.seconds, self.collections, self.full, self.collected)
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info.get("generation") == 1 and os.environ.get("BENCH_GC_SAMPLE"):
+            from collections import Counter
+
+            sample = getattr(self, "sample", None)
+            if sample is None:
+                sample = self.sample = Counter()
+            sample.update(type(o).__qualname__ for o in gc.get_objects(generation=1))
         if phase == "start":
             self._started = time.perf_counter()
         else:
@@ -127,6 +152,7 @@ class Bench:
         self.profiler: Any = None
         self.gc = _GcClock()
         self.gc0 = self.gc.snapshot()
+        self.threads0 = _thread_cpu()
         self.workload: str | None = None
         self.target = 0
         self.t0 = 0.0
@@ -146,6 +172,16 @@ class Bench:
     def start(self, workload: str, target: int) -> None:
         self.workload, self.target = workload, target
         self.fed.clear()
+        if os.environ.get("BENCH_CPROFILE") and not workload.startswith("warm"):
+            import cProfile
+
+            self.cprofile = cProfile.Profile()
+            self.cprofile.enable()
+        if os.environ.get("BENCH_YAPPI") and not workload.startswith("warm"):
+            import yappi
+
+            yappi.set_clock_type("cpu")
+            yappi.start(builtins=True)
         if os.environ.get("BENCH_PROFILE") and not workload.startswith("warm"):
             from pyinstrument import Profiler
 
@@ -153,6 +189,7 @@ class Bench:
             self.profiler.start()
         self.count = self.done = self.db_queries = self.errors = 0
         self.gc0 = self.gc.snapshot()
+        self.threads0 = _thread_cpu()
         self.c0 = time.process_time()
         self.t0 = time.perf_counter()
 
@@ -160,13 +197,33 @@ class Bench:
         wall = time.perf_counter() - self.t0
         cpu = time.process_time() - self.c0
         peak, current = _rss_kb()
+        if getattr(self, "cprofile", None) is not None:
+            self.cprofile.disable()
+            self.cprofile.dump_stats(f"{os.environ['BENCH_CPROFILE']}-{self.workload}.pstat")
+            self.cprofile = None
+        if os.environ.get("BENCH_YAPPI") and self.workload and not self.workload.startswith("warm"):
+            import yappi
+
+            yappi.stop()
+            path = f"{os.environ['BENCH_YAPPI']}-{self.workload}"
+            yappi.get_func_stats().save(path + ".pstat", type="pstat")
+            yappi.get_func_stats(filter={"ctx_id": 0}).save(path + ".main.pstat", type="pstat")
+            with open(path + ".threads.txt", "w") as handle:  # noqa: ASYNC230 (diagnosis only)
+                yappi.get_thread_stats().print_all(out=handle)
+            yappi.clear_stats()
         if self.profiler is not None:
             self.profiler.stop()
             path = f"{os.environ['BENCH_PROFILE']}-{self.workload}.txt"
             with open(path, "w") as handle:  # noqa: ASYNC230 (diagnosis only)
                 handle.write(self.profiler.output_text(unicode=False, color=False, show_all=True))
             self.profiler = None
+        threads1 = _thread_cpu()
         result = {
+            "thread_cpu": {
+                name: round(cpu - self.threads0.get(name, 0.0), 3)
+                for name, cpu in threads1.items()
+                if cpu - self.threads0.get(name, 0.0) > 0.001
+            },
             "workload": self.workload,
             "target": self.target,
             "wall": wall,
@@ -185,6 +242,11 @@ class Bench:
             "instrumented": _instrumented(),
             "otel_sdk_loaded": "opentelemetry.sdk" in sys.modules,
         }
+        if os.environ.get("BENCH_GC_SAMPLE"):
+            sample = getattr(self.gc, "sample", None)
+            if sample is not None:
+                result["gc_sample"] = sample.most_common(30)
+                sample.clear()
         if os.environ.get("BENCH_CENSUS"):  # diagnosis: which objects the GC tracks
             from collections import Counter
 
