@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import discord
@@ -105,6 +106,13 @@ def _options(interaction: Any) -> str:
     return ", ".join(parts)
 
 
+def _interaction_context(rt: runtime.Runtime, interaction: Any) -> dict[str, types.AttributeValue]:
+    attributes = context_attributes(rt, interaction.guild, interaction.channel, interaction.user)
+    if rt.settings.capture_command_options:
+        attributes[semconv.COMMAND_OPTIONS] = _options(interaction)
+    return attributes
+
+
 def _resolver(interaction: Any, autocomplete: bool) -> Callable[[DiscordSpan], None]:
     def resolve(span: DiscordSpan) -> None:
         name, kind, cog = describe(resolved_command(interaction))
@@ -130,14 +138,8 @@ async def _call(
     handler: Handler | None = None
     kind = semconv.COMMAND_TYPE_SLASH
     try:
-        tracing = rt.tracing
+        tracing = rt.tracing  # span attributes and name resolution: not for metrics only
         attributes: dict[str, types.AttributeValue] = {}
-        if tracing:  # span attributes and name resolution: not needed for metrics only
-            attributes = context_attributes(
-                rt, interaction.guild, interaction.channel, interaction.user
-            )
-            if rt.settings.capture_command_options:
-                attributes[semconv.COMMAND_OPTIONS] = _options(interaction)
         if autocomplete:
             attributes[semconv.COMMAND_NAME] = semconv.UNKNOWN_COMMAND
             handler = Handler(
@@ -155,6 +157,8 @@ async def _call(
                 attributes,
                 _resolver(interaction, False) if tracing else None,
             )
+        if tracing:  # read only if the span is exported (a sampled-out one never is)
+            handler.span.lazy_attributes = partial(_interaction_context, rt, interaction)
     except Exception:
         report("app command start")
     try:

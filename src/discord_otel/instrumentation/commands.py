@@ -24,7 +24,7 @@ from discord.ext import commands
 from opentelemetry.util import types
 
 from discord_otel import semconv
-from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation import recording, runtime
 from discord_otel.instrumentation.handlers import (
     Handler,
     error_argument_recorder,
@@ -100,11 +100,13 @@ def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
         span_name = command_span_name(name)
         if span.name != span_name:
             span.rename(span_name)
-        span.set_internal(semconv.COMMAND_NAME, name)
-        span.set_internal(semconv.COMMAND_TYPE, kind)
-        span.set_internal(semconv.COMMAND_OUTCOME, outcome)
-        if error is not None and span.error is None:
-            span.set_internal(semconv.ERROR_TYPE, error)
+        real = span.materialise()  # Handler.close exports it anyway
+        if real.is_recording():  # else sampled out: nothing to describe
+            recording.set_internal(real, semconv.COMMAND_NAME, name)
+            recording.set_internal(real, semconv.COMMAND_TYPE, kind)
+            recording.set_internal(real, semconv.COMMAND_OUTCOME, outcome)
+            if error is not None and span.error is None:
+                recording.set_internal(real, semconv.ERROR_TYPE, error)
     duration = handler.close()
     active = rt.instruments.command_active
     active[kind] = active.get(kind, 1) - 1
@@ -164,17 +166,11 @@ async def _invoke_command(
     kind = semconv.COMMAND_TYPE_PREFIX
     try:
         kind = command_type(ctx.command)
-        attributes: dict[str, types.AttributeValue] = {}
-        if rt.tracing:  # span attributes: not needed for metrics only
-            attributes = context_attributes(rt, ctx.guild, ctx.channel, ctx.author)
-            cog = _cog_name(ctx.command)
-            if cog is not None:
-                attributes[semconv.COG] = cog
-            if rt.settings.capture_message_content and isinstance(ctx.message.content, str):
-                attributes[semconv.MESSAGE_CONTENT] = ctx.message.content
         handler = start_command(
-            rt, _prefix_name(ctx), kind, attributes, _resolve_prefix(ctx) if rt.tracing else None
+            rt, _prefix_name(ctx), kind, {}, _resolve_prefix(ctx) if rt.tracing else None
         )
+        if rt.tracing:  # read only if the span is exported (a sampled-out one never is)
+            handler.span.lazy_attributes = partial(_prefix_context, rt, ctx)
         if ctx.command is None:
             handler.span.record_error(commands.CommandNotFound("Command is not found"))
     except Exception:
@@ -193,6 +189,16 @@ async def _invoke_command(
                 end_command(handler, _prefix_name(ctx), kind, bool(ctx.command_failed))
             except Exception:
                 report("command end")
+
+
+def _prefix_context(rt: runtime.Runtime, ctx: Any) -> dict[str, types.AttributeValue]:
+    attributes = context_attributes(rt, ctx.guild, ctx.channel, ctx.author)
+    cog = _cog_name(ctx.command)
+    if cog is not None:
+        attributes[semconv.COG] = cog
+    if rt.settings.capture_message_content and isinstance(ctx.message.content, str):
+        attributes[semconv.MESSAGE_CONTENT] = ctx.message.content
+    return attributes
 
 
 def _resolve_prefix(ctx: Any) -> Callable[[DiscordSpan], None]:

@@ -290,7 +290,8 @@ def _finish(
         return
     if call.template == INTERACTION_CALLBACK:
         _acknowledged(rt, route)
-    if rt.tracing:
+    # the message's components link to its command's span: only worth it when exported
+    if rt.tracing and span is not None and span.get_span_context().trace_flags.sampled:
         message_id = _message_id(result)
         if message_id is not None:
             handler = current_handler()
