@@ -127,6 +127,8 @@ DIAGNOSTIC_MODES += (
     Mode("default100_gc_freeze", "default 100%, gc.freeze() after start-up", True, _ALWAYS_ON),
 )
 MODE_BY_NAME = {m.name: m for m in MODES + DIAGNOSTIC_MODES}
+# the SDK's batch span processor thread: where spans are encoded and sent
+SPAN_EXPORT_THREAD = "OtelBatchSpanRecordProcessor"
 
 
 @dataclass
@@ -142,7 +144,9 @@ class Sizes:
             return cls({"W1": 200, "W2": 20, "W3": 200}, 1, 1000, 2000)
         if name == "quick":
             return cls({"W1": 5000, "W2": 400, "W3": 10000}, 2, 20000, 20000)
-        return cls({"W1": 30000, "W2": 2000, "W3": 60000}, 7, 100000, 100000)
+        # W2 runs are the shortest: 5,000 commands keep one metric export or full
+        # collection from swinging a run's rate
+        return cls({"W1": 30000, "W2": 5000, "W3": 60000}, 7, 100000, 100000)
 
 
 # -- helper processes -------------------------------------------------------------
@@ -501,7 +505,7 @@ def summarise(raw: dict[str, Any], modes: list[Mode], workloads: list[str]) -> d
         for workload in workloads:
             for path in PATHS:
                 key = workload + path
-                ratios, cpu_ratios, rates, cpu_us, gc_us = [], [], [], [], []
+                ratios, cpu_ratios, rates, cpu_us, gc_us, export_us = [], [], [], [], [], []
                 for current in raw["rounds"]:
                     base = current.get("baseline", {}).get("runs", {}).get(key)
                     mine = current.get(mode.name, {}).get("runs", {}).get(key)
@@ -513,6 +517,8 @@ def summarise(raw: dict[str, Any], modes: list[Mode], workloads: list[str]) -> d
                     rates.append(mine["throughput"])
                     cpu_us.append(mine["cpu"] / mine["events"] * 1e6)
                     gc_us.append(mine.get("gc_s", 0.0) / mine["events"] * 1e6)
+                    threads = mine.get("thread_cpu", {})
+                    export_us.append(threads.get(SPAN_EXPORT_THREAD, 0.0) / mine["events"] * 1e6)
                 quartiles = (
                     statistics.quantiles(ratios, n=4, method="inclusive")
                     if len(ratios) >= 2
@@ -530,6 +536,7 @@ def summarise(raw: dict[str, Any], modes: list[Mode], workloads: list[str]) -> d
                     "throughput": statistics.median(rates) if rates else None,
                     "cpu_us_per_event": statistics.median(cpu_us) if cpu_us else None,
                     "gc_us_per_event": statistics.median(gc_us) if gc_us else None,
+                    "export_us_per_event": statistics.median(export_us) if export_us else None,
                     "n": len(ratios),
                 }
         starts = [

@@ -304,6 +304,24 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
         lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("(b: in-process feed, a: loopback; W2 is per command, REST reply included.)")
+    exported = [
+        mode
+        for mode in modes
+        if any(summary[mode.name].get(k, {}).get("export_us_per_event") for k in keys)
+    ]
+    if exported:
+        lines += [
+            "",
+            "Of that, CPU of the span exporter thread (scrubbing, OTLP encoding, HTTP), us per "
+            "event:",
+            "",
+            "| mode | " + " | ".join(keys) + " |",
+            "|---" * (len(keys) + 1) + "|",
+        ]
+        for mode in exported:
+            values = [summary[mode.name].get(k, {}).get("export_us_per_event") for k in keys]
+            cells = ["n/a" if v is None else f"{v:.1f}" for v in values]
+            lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
     if micro:
         lines += ["", "OpenTelemetry SDK operations on this machine (median of 5, us each):", ""]
         lines.append("| operation | us |")

@@ -172,16 +172,7 @@ def start_span(
     to a sampler that needs one)."""
     pipeline = _pipeline_for(tracer)
     if pipeline is None:
-        if parent_context is None:
-            parent_context = trace.set_span_in_context(parent, EMPTY_CONTEXT)
-        return tracer.start_span(
-            name,
-            context=parent_context,
-            kind=kind,
-            attributes=attributes,
-            links=links,
-            start_time=start_time,
-        )
+        return _sdk_start(tracer, name, parent, kind, attributes, links, start_time, parent_context)
     parent_span_context: SpanContext | None = parent.get_span_context()
     assert parent_span_context is not None
     if parent_span_context.is_valid:
@@ -207,13 +198,8 @@ def start_span(
             parent_context, trace_id, name, kind, attributes, links
         )
         if result.decision is Decision.RECORD_ONLY:  # rare: the SDK's recording-only span
-            return tracer.start_span(
-                name,
-                context=parent_context,
-                kind=kind,
-                attributes=attributes,
-                links=links,
-                start_time=start_time,
+            return _sdk_start(
+                tracer, name, parent, kind, attributes, links, start_time, parent_context
             )
         sampled = result.decision is Decision.RECORD_AND_SAMPLE
         trace_state = result.trace_state
@@ -237,6 +223,29 @@ def start_span(
         attributes if attributes is not None else {},
         links,
         start_time if start_time is not None else time_ns(),
+    )
+
+
+def _sdk_start(
+    tracer: trace.Tracer,
+    name: str,
+    parent: Span,
+    kind: SpanKind,
+    attributes: dict[str, types.AttributeValue] | None,
+    links: Sequence[Link] | None,
+    start_time: int | None,
+    parent_context: Context | None,
+) -> Span:
+    """The span as the tracer itself starts it (the path for every other pipeline)."""
+    if parent_context is None:
+        parent_context = trace.set_span_in_context(parent, EMPTY_CONTEXT)
+    return tracer.start_span(
+        name,
+        context=parent_context,
+        kind=kind,
+        attributes=attributes,
+        links=links,
+        start_time=start_time,
     )
 
 
