@@ -45,6 +45,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-plot", action="store_true", help="skip ratios.png")
     parser.add_argument("--no-db", action="store_true", help="W2 without PostgreSQL")
     parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="instead of a run: Python function calls per event on the in-process path, "
+        "per mode (cProfile call counts: deterministic, unlike time on a busy machine)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="MODE",
         help="instead of a run: profile the in-process path of MODE with pyinstrument "
@@ -71,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = harness.workdir_for(args.out)
     if args.profile:
         return profile(args, sizes, workloads, workdir)
+    if args.calls:
+        return calls(args, sizes, modes, workloads, workdir)
     if args.span_census:
         return span_census(args, sizes, workloads, workdir)
     began = time.time()
@@ -217,6 +225,72 @@ def profile(
         print(outcome["error"], outcome.get("log_tail", ""))
         return 1
     print(f"profiles: {prefix}-W*.txt")
+    return 0
+
+
+def calls(
+    args: argparse.Namespace,
+    sizes: harness.Sizes,
+    modes: list[harness.Mode],
+    workloads: list[str],
+    workdir: Path,
+) -> int:
+    """Python function calls per event, per mode and workload (in-process path)."""
+    import pstats
+
+    per_event: dict[str, dict[str, float]] = {}
+    try:
+        with harness.otlp_sink(workdir) as sink_port:
+            db = postgres() if not args.no_db and "W2" in workloads else _nothing()
+            with db as dsn:
+                for mode in modes:
+                    prefix = workdir / f"calls-{mode.name}"
+                    outcome = asyncio.run(
+                        harness.run_bot(
+                            mode,
+                            [(w, "b", sizes.events[w]) for w in workloads],
+                            sink_port=sink_port,
+                            pg_dsn=dsn,
+                            workdir=workdir,
+                            tag="calls",
+                            timeout=600,
+                            extra_env={"BENCH_CPROFILE": str(prefix)},
+                        )
+                    )
+                    if outcome["error"]:
+                        print(mode.name, outcome["error"], outcome.get("log_tail", ""))
+                        return 1
+                    for key, run in outcome["runs"].items():
+                        stats = pstats.Stats(f"{prefix}-{key}.pstat").stats
+                        total = sum(entry[1] for entry in stats.values())
+                        per_event.setdefault(mode.name, {})[key[:-1]] = total / run["events"]
+                    print(f"{mode.name}: done", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    base = per_event.get("baseline", {})
+    lines = [
+        "Python function calls per event, in-process path (cProfile counts; "
+        "W2 per command, REST reply included), and relative to the bot alone:",
+        "",
+        "| mode | " + " | ".join(workloads) + " |",
+        "|---" * (len(workloads) + 1) + "|",
+    ]
+    for mode in modes:
+        cells = []
+        for workload in workloads:
+            value = per_event.get(mode.name, {}).get(workload)
+            ref = base.get(workload)
+            if value is None:
+                cells.append("n/a")
+            elif ref and mode.name != "baseline":
+                cells.append(f"{value:.0f} ({value / ref:.2f})")
+            else:
+                cells.append(f"{value:.0f}")
+        lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "CALLS.md").write_text(text)
     return 0
 
 

@@ -77,3 +77,39 @@ def test_smoke_run_covers_every_mode_and_workload(tmp_path: Path) -> None:
         assert raw["memory"][name]["rss_peak_kb"] > 0
     for name in ("default100", "default10"):
         assert raw["rounds"][0][name]["exported"]["traces"]["requests"] > 0
+
+
+@pytest.mark.slow
+def test_call_counts_show_which_modes_hook_discord_py(tmp_path: Path) -> None:
+    out = tmp_path / "calls"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--calls",
+            "--smoke",
+            "--modes",
+            "sdk_disabled,metrics",
+            "--workloads",
+            "W1",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in (out / "CALLS.md").read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| mode")
+    }
+    baseline = float(rows["baseline (plain python)"])
+    disabled = float(rows["OTEL_SDK_DISABLED=true"].split()[0])
+    metrics = float(rows["metrics only"].split()[0])
+    # no hook at all with the SDK disabled; the metrics hooks time every listener run
+    assert abs(disabled - baseline) <= 0.02 * baseline
+    assert metrics > baseline * 1.02
