@@ -125,3 +125,33 @@ def test_demo_help_lists_its_options() -> None:
     ).stdout
     for option in ("--duration", "--rate", "--export", "--plain", "--interval"):
         assert option in out
+
+
+def test_latest_traces_show_a_failure_and_another_kind_of_command() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Status, StatusCode, set_span_in_context
+
+    from discord_otel.demo.store import SpanStore
+
+    store = SpanStore()
+    provider = TracerProvider()
+    provider.add_span_processor(store)
+    tracer = provider.get_tracer("test")
+
+    def command(gateway: str, name: str, failed: bool = False) -> None:
+        root = tracer.start_span(gateway)
+        context = set_span_in_context(root)
+        handler = tracer.start_span(name, context=context)
+        tracer.start_span("POST /x", context=set_span_in_context(handler)).end()
+        if failed:
+            handler.set_status(Status(StatusCode.ERROR, "RuntimeError"))
+        handler.end()
+        root.end()
+
+    command("gateway INTERACTION_CREATE", "command roll")
+    command("gateway MESSAGE_CREATE", "command fail", failed=True)
+    for _ in range(3):  # the newest traces are all prefix commands
+        command("gateway MESSAGE_CREATE", "command ping")
+    shown = [trace.root_name for trace in store.latest(2, settle=0.0)]
+    assert shown == ["gateway MESSAGE_CREATE", "gateway INTERACTION_CREATE"]
+    assert store.latest(2, settle=0.0)[0].failed

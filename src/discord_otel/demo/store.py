@@ -72,6 +72,12 @@ class TraceRecord:
     def failed(self) -> bool:
         return any(span.error_type for span in self.spans)
 
+    @property
+    def root_name(self) -> str:
+        """The first root span's name (``gateway INTERACTION_CREATE``...), or ''."""
+        roots, _ = self.children()
+        return roots[0].name if roots else ""
+
     def children(self) -> tuple[list[SpanRecord], dict[int, list[SpanRecord]]]:
         """The trace's roots (spans without a parent in it) and each span's children."""
         ids = {span.span_id for span in self.spans}
@@ -140,7 +146,8 @@ class SpanStore(SpanProcessor):
 
     def latest(self, count: int, *, settle: float = TRACE_SETTLE) -> list[TraceRecord]:
         """The ``count`` most recently finished traces, preferring those that ran a
-        command, component, modal or autocomplete; newest first."""
+        command, component, modal or autocomplete, and different kinds of them (a
+        slash command's tree beside a prefix command's); newest first."""
         now = time.monotonic()
         with self._lock:
             done = [t for t in reversed(self._traces.values()) if now - t.updated >= settle]
@@ -148,9 +155,15 @@ class SpanStore(SpanProcessor):
             # A recent failure, then the newest handler traces (deeper ones first), then any.
             failed = [t for t in recent if t.interesting and t.failed][:1]
             deep = [t for t in recent if t.interesting and len(t.spans) >= 3]
+            roots_shown = {t.root_name for t in failed}
+            varied = []
+            for trace in deep:
+                if trace.root_name not in roots_shown:
+                    roots_shown.add(trace.root_name)
+                    varied.append(trace)
             others = [t for t in recent if t.interesting] + done
             chosen: list[TraceRecord] = []
-            for trace in failed + deep + others:
+            for trace in failed + varied + deep + others:
                 if len(chosen) >= count:
                     break
                 if trace not in chosen:
