@@ -268,25 +268,23 @@ def calls(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     base = per_event.get("baseline", {})
+
+    def cell(mode: harness.Mode, workload: str) -> str | None:
+        value = per_event.get(mode.name, {}).get(workload)
+        if value is None:
+            return None
+        ref = base.get(workload)
+        relative = f" ({value / ref:.2f})" if ref and mode.name != "baseline" else ""
+        return f"{value:.0f}{relative}"
+
     lines = [
         "Python function calls per event, in-process path (cProfile counts; "
         "W2 per command, REST reply included), and relative to the bot alone:",
         "",
-        "| mode | " + " | ".join(workloads) + " |",
-        "|---" * (len(workloads) + 1) + "|",
     ]
-    for mode in modes:
-        cells = []
-        for workload in workloads:
-            value = per_event.get(mode.name, {}).get(workload)
-            ref = base.get(workload)
-            if value is None:
-                cells.append("n/a")
-            elif ref and mode.name != "baseline":
-                cells.append(f"{value:.0f} ({value / ref:.2f})")
-            else:
-                cells.append(f"{value:.0f}")
-        lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
+    lines += report.mode_table(
+        workloads, ((mode.label, [cell(mode, w) for w in workloads]) for mode in modes)
+    )
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import statistics
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,19 @@ def machine_info() -> dict[str, Any]:
             )
         },
     }
+
+
+def mode_table(
+    columns: list[str],
+    rows: Iterable[tuple[str, list[Any]]],
+    cell: Callable[[Any], str] = str,
+) -> list[str]:
+    """A markdown table with a row per mode: ``cell`` formats each value, None is n/a."""
+    lines = ["| mode | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for label, values in rows:
+        cells = ["n/a" if value is None else cell(value) for value in values]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -315,13 +329,18 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
             "Of that, CPU of the span exporter thread (scrubbing, OTLP encoding, HTTP), us per "
             "event:",
             "",
-            "| mode | " + " | ".join(keys) + " |",
-            "|---" * (len(keys) + 1) + "|",
         ]
-        for mode in exported:
-            values = [summary[mode.name].get(k, {}).get("export_us_per_event") for k in keys]
-            cells = ["n/a" if v is None else f"{v:.1f}" for v in values]
-            lines.append(f"| {mode.label} | " + " | ".join(cells) + " |")
+        lines += mode_table(
+            keys,
+            (
+                (
+                    mode.label,
+                    [summary[mode.name].get(k, {}).get("export_us_per_event") for k in keys],
+                )
+                for mode in exported
+            ),
+            lambda value: f"{value:.1f}",
+        )
     if micro:
         lines += ["", "OpenTelemetry SDK operations on this machine (median of 5, us each):", ""]
         lines.append("| operation | us |")

@@ -16,6 +16,7 @@ A hybrid command invoked as a slash command goes through the app command tree
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -42,17 +43,12 @@ def command_type(command: Any) -> str:
 
 
 _series_cache: dict[tuple[Any, ...], _Series] = {}
-_span_names: dict[str, str] = {}
 
 
+@functools.lru_cache(maxsize=4096)  # names come from the bot's code: bounded anyway
 def command_span_name(name: str) -> str:
-    """``command {name}`` (names are bounded: they come from the bot's code)."""
-    found = _span_names.get(name)
-    if found is None:
-        found = semconv.SPAN_COMMAND.format(name=name)
-        if len(_span_names) < 10_000:
-            _span_names[name] = found
-    return found
+    """``command {name}``."""
+    return semconv.SPAN_COMMAND.format(name=name)
 
 
 def command_series(

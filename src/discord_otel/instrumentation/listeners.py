@@ -30,9 +30,9 @@ from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
     CURRENT,
-    PARSING,
     PROXY_CONTEXT,
     DiscordSpan,
+    current,
     error_type,
     leave,
     start_child,
@@ -119,10 +119,7 @@ def _run_event(
     returns as a task. The current Discord span -- the parent of this run -- is
     taken now, because the parse keeps it out of the context the task copies
     (spans.PARSING, see spans.py)."""
-    parent = CURRENT.get()
-    if parent is None:
-        parent = PARSING.span
-    return _listener_run(self, coro, event_name, parent, args, kwargs)
+    return _listener_run(self, coro, event_name, current(), args, kwargs)
 
 
 async def _listener_run(

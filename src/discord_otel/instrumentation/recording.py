@@ -76,7 +76,6 @@ class _Pipeline:
         "id_generator",
         "limits",
         "max_attributes",
-        "processor",
         "random_ids",
         "resource",
         "sampler",
@@ -87,7 +86,6 @@ class _Pipeline:
     def __init__(self, tracer: Tracer) -> None:
         self.sampler = tracer.sampler
         self.id_generator = tracer.id_generator
-        self.processor = tracer.span_processor
         self.resource: Resource = tracer.resource
         self.scope: InstrumentationScope = tracer._instrumentation_scope
         self.limits: SpanLimits = tracer._span_limits
@@ -98,7 +96,7 @@ class _Pipeline:
         # so a batch processor's on_end is just its queue's emit.
         self.end_calls = tuple(
             p._batch_processor.emit if type(p) is BatchSpanProcessor else p.on_end
-            for p in self.processor._span_processors
+            for p in tracer.span_processor._span_processors
         )
         sampler = self.sampler
         # ParentBased with the default local-parent rules: a child of a local
@@ -275,6 +273,13 @@ def _dropped(parent: Span, parent_span_context: SpanContext) -> Span:
     return NonRecordingSpan(parent_span_context)
 
 
+def exception_type(exc: BaseException) -> str:
+    """``exception.type`` as the SDK writes it: the qualified class name."""
+    cls = type(exc)
+    module = cls.__module__
+    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+
+
 def set_internal(span: Span, key: str, value: types.AttributeValue) -> None:
     """Set an attribute the instrumentation made on any span (cheaply on ours)."""
     if type(span) is RecordingSpan:
@@ -429,11 +434,8 @@ class RecordingSpan(Span, ReadableSpan):
     ) -> None:
         """As the SDK records it (message and stack trace: this is the API the
         bot's own code calls; the instrumentation records the type only)."""
-        module = type(exception).__module__
-        qualname = type(exception).__qualname__
-        exception_type = f"{module}.{qualname}" if module and module != "builtins" else qualname
         event_attributes: dict[str, types.AttributeValue] = {
-            "exception.type": exception_type,
+            "exception.type": exception_type(exception),
             "exception.message": str(exception),
             "exception.stacktrace": "".join(traceback.format_exception(exception)),
             "exception.escaped": str(escaped),

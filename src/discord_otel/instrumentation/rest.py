@@ -27,6 +27,7 @@ done, a ``discord.interaction.ack`` event on the handler span and the
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import Callable
@@ -67,29 +68,17 @@ class _Call:
 
 
 _CALL: ContextVar[_Call | None] = ContextVar("discord_otel_rest_call", default=None)
-_hosts: dict[str, str] = {}
-_span_names: dict[tuple[str, str], str] = {}
 _series_cache: dict[tuple[Any, ...], _Series] = {}
-_ack_series: dict[tuple[int, str], _Series] = {}
 
 
+@functools.lru_cache(maxsize=4096)  # route templates are bounded
 def _span_name(method: str, template: str) -> str:
-    key = (method, template)
-    name = _span_names.get(key)
-    if name is None:
-        name = semconv.SPAN_REST.format(method=method, route=template)
-        if len(_span_names) < 5000:  # route templates are bounded; stay so
-            _span_names[key] = name
-    return name
+    return semconv.SPAN_REST.format(method=method, route=template)
 
 
+@functools.lru_cache(maxsize=64)
 def _host(base: str) -> str:
-    host = _hosts.get(base)
-    if host is None:
-        host = urlsplit(base).hostname or ""
-        if len(_hosts) < 64:
-            _hosts[base] = host
-    return host
+    return urlsplit(base).hostname or ""
 
 
 def _observe(call: _Call, response: Any, data: Any) -> None:
@@ -310,12 +299,7 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
     received_ns, kind = found
     seconds = max(0.0, (time.time_ns() - received_ns) / 1e9)
     histogram = rt.instruments.ack_duration
-    key = (id(histogram), kind)
-    series = _ack_series.get(key)
-    if series is None:
-        series = histogram.series(("ack", kind), {semconv.INTERACTION_TYPE: kind})
-        if len(_ack_series) < 64:
-            _ack_series[key] = series
+    series = histogram.series(("ack", kind), {semconv.INTERACTION_TYPE: kind})
     handler = current_handler()
     real = handler.real if handler is not None else None
     histogram.record(series, seconds, real)
@@ -336,4 +320,3 @@ def instrument(patcher: Patcher) -> None:
 
 def uninstrument() -> None:
     _series_cache.clear()
-    _ack_series.clear()

@@ -68,51 +68,6 @@ ROLE_HANDLER = 2  # command, component, modal, autocomplete: always exported
 ROLE_TASK = 3
 
 
-class _ForwardingSpan(Span):
-    """The ``Span`` API forwarded to the span ``_target()`` returns (the real one)."""
-
-    def _target(self) -> Span:
-        raise NotImplementedError
-
-    def get_span_context(self) -> SpanContext:
-        return self._target().get_span_context()
-
-    def is_recording(self) -> bool:
-        return self._target().is_recording()
-
-    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        self._target().set_attributes(attributes)
-
-    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        self._target().set_attribute(key, value)
-
-    def add_event(
-        self,
-        name: str,
-        attributes: types.Attributes = None,
-        timestamp: int | None = None,
-    ) -> None:
-        self._target().add_event(name, attributes, timestamp)
-
-    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        self._target().add_link(context, attributes)
-
-    def update_name(self, name: str) -> None:
-        self._target().update_name(name)
-
-    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        self._target().set_status(status, description)
-
-    def record_exception(
-        self,
-        exception: BaseException,
-        attributes: types.Attributes = None,
-        timestamp: int | None = None,
-        escaped: bool = False,
-    ) -> None:
-        self._target().record_exception(exception, attributes, timestamp, escaped)
-
-
 class DiscordSpan:
     """A span that becomes a real span only on first real use.
 
@@ -170,35 +125,31 @@ class DiscordSpan:
                 self.resolve = None
                 resolve(self)
             parent = self.parent
+            parent_context = None
             if parent is not None:
-                parent_real = parent.materialise()
-                dropped = recording.dropped_child(self.tracer, parent_real)
+                parent_span = parent.materialise()
+                # sampled out: skip preparing attributes that would never be read
+                dropped = recording.dropped_child(self.tracer, parent_span)
                 if dropped is not None:
                     self.real = dropped
                     return dropped
-                real = recording.start_span(
-                    self.tracer,
-                    self.name,
-                    parent_real,
-                    self.kind,
-                    {**self.discord_attributes()},  # a copy: the dict may be shared
-                    self.links,
-                    self.start_ns,
-                )
             else:
                 parent_context = self.parent_context
-                real = recording.start_span(
-                    self.tracer,
-                    self.name,
+                parent_span = (
                     INVALID_SPAN
                     if parent_context is None
-                    else trace.get_current_span(parent_context),
-                    self.kind,
-                    {**self.discord_attributes()},
-                    self.links,
-                    self.start_ns,
-                    parent_context,
+                    else trace.get_current_span(parent_context)
                 )
+            real = recording.start_span(
+                self.tracer,
+                self.name,
+                parent_span,
+                self.kind,
+                {**self.discord_attributes()},  # a copy: the dict may be shared
+                self.links,
+                self.start_ns,
+                parent_context,
+            )
         except Exception:
             report("materialise")
             real = INVALID_SPAN
@@ -273,8 +224,9 @@ class DiscordSpan:
         return f"DiscordSpan({self.name!r}, materialised={self.real is not None})"
 
 
-class _CurrentDiscordSpan(_ForwardingSpan):
-    """The one span object in the OpenTelemetry context: forwards to :func:`current`."""
+class _CurrentDiscordSpan(Span):
+    """The one span object in the OpenTelemetry context: the ``Span`` API forwarded
+    to the real span of :func:`current`."""
 
     def _target(self) -> Span:
         span = current()
@@ -287,6 +239,41 @@ class _CurrentDiscordSpan(_ForwardingSpan):
         if span is None:
             return INVALID_SPAN_CONTEXT
         return span.get_span_context()
+
+    def is_recording(self) -> bool:
+        return self._target().is_recording()
+
+    def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
+        self._target().set_attributes(attributes)
+
+    def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        self._target().set_attribute(key, value)
+
+    def add_event(
+        self,
+        name: str,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+    ) -> None:
+        self._target().add_event(name, attributes, timestamp)
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        self._target().add_link(context, attributes)
+
+    def update_name(self, name: str) -> None:
+        self._target().update_name(name)
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        self._target().set_status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        self._target().record_exception(exception, attributes, timestamp, escaped)
 
     def end(self, end_time: int | None = None) -> None:
         return None  # the instrumentation ends its spans itself
@@ -333,7 +320,8 @@ def enter(span: DiscordSpan) -> EnterTokens:
 
 
 def start_child(span: DiscordSpan, parent: DiscordSpan | None = None) -> EnterTokens:
-    """:func:`parent_of_new_span` then :func:`enter`, looking the current span up once
+    """Parent ``span`` under the current span (the Discord span, or the user's own
+    span when one is current) and make it current, as :func:`enter` does
     (``parent``, when given, is the current Discord span as its caller found it)."""
     if parent is None:
         parent = current()
@@ -361,17 +349,6 @@ def leave(tokens: EnterTokens) -> None:
     CURRENT.reset(token)
 
 
-def parent_of_new_span(span: DiscordSpan) -> None:
-    """Parent ``span`` under the current span: the Discord span, or the user's own span."""
-    otel_span = trace.get_current_span()
-    if otel_span is PROXY or otel_span is INVALID_SPAN:
-        span.parent = current()
-    elif otel_span.get_span_context().is_valid:
-        span.parent_context = otel_context.get_current()
-    else:
-        span.parent = current()
-
-
 def error_type(exc: BaseException) -> str:
     """``error.type`` of an exception: its class name, unwrapping invoke wrappers."""
     original = getattr(exc, "original", None)
@@ -389,14 +366,8 @@ def mark_error(span: Span, exc: BaseException) -> None:
     recording.set_internal(span, semconv.ERROR_TYPE, kind)
     span.set_status(Status(StatusCode.ERROR, kind))
     recording.add_internal_event(
-        span, semconv.EVENT_EXCEPTION, {semconv.EXCEPTION_TYPE: _qualified(exc)}
+        span, semconv.EVENT_EXCEPTION, {semconv.EXCEPTION_TYPE: recording.exception_type(exc)}
     )
-
-
-def _qualified(exc: BaseException) -> str:
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def link_to(span_context: SpanContext | None) -> Sequence[Link]:
