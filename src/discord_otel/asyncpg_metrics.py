@@ -15,13 +15,14 @@ second span per pooled query, and counted as a ``SELECT``.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable, Collection
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
@@ -29,6 +30,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 
 from discord_otel import semconv
+from discord_otel.instrumentation import runtime
 from discord_otel.version import __version__
 
 DB_SYSTEM_POSTGRESQL = "postgresql"
@@ -92,6 +94,11 @@ _LEADING_COMMENTS = re.compile(r"^\s*(?:(?:/\*.*?\*/|--[^\n]*\n)\s*)*", re.DOTAL
 def operation_name(query: Any) -> str | None:
     if not isinstance(query, str):
         return None
+    return _operation_of(query)
+
+
+@functools.lru_cache(maxsize=1024)  # a bot's statements are mostly constants: parse each once
+def _operation_of(query: str) -> str | None:
     text = _LEADING_COMMENTS.sub("", query, count=1)
     match = re.match(r"[A-Za-z]+", text)
     if match is None:
@@ -177,15 +184,33 @@ def _wrapper(query_of: Callable[[Any, Any], Any]) -> Callable[..., Any]:
             error = type(exc).__qualname__
             raise
         finally:
-            attributes = {semconv.DB_SYSTEM_NAME: DB_SYSTEM_POSTGRESQL}
-            operation = operation_name(query_of(instance, args))
-            if operation is not None:
-                attributes[semconv.DB_OPERATION_NAME] = operation
-            if error is not None:
-                attributes[semconv.ERROR_TYPE] = error
-            histogram.record(time.perf_counter() - started, attributes)
+            _record(histogram, query_of(instance, args), error, time.perf_counter() - started)
 
     return wrapper
+
+
+def _record(histogram: Any, query: Any, error: str | None, duration: float) -> None:
+    operation = operation_name(query)
+    rt = runtime.active
+    if rt is None:  # discord.py not instrumented: straight into the SDK
+        histogram.record(duration, _attributes(operation, error))
+        return
+    # Aggregated in process like discord-otel's own histograms (metrics.py): an
+    # SDK record costs more than the query's own client-side work.
+    fast = rt.instruments.adopt(histogram, semconv.BUCKETS_DB)
+    series = fast.known(operation, error) or fast.series(
+        (operation, error), _attributes(operation, error)
+    )
+    fast.record(series, duration, trace.get_current_span() if rt.tracing else None)
+
+
+def _attributes(operation: str | None, error: str | None) -> dict[str, Any]:
+    attributes = {semconv.DB_SYSTEM_NAME: DB_SYSTEM_POSTGRESQL}
+    if operation is not None:
+        attributes[semconv.DB_OPERATION_NAME] = operation
+    if error is not None:
+        attributes[semconv.ERROR_TYPE] = error
+    return attributes
 
 
 async def _untraced_reset(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

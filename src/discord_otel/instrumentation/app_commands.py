@@ -127,13 +127,16 @@ def _resolver(interaction: Any, autocomplete: bool) -> Callable[[DiscordSpan], N
     return resolve
 
 
-async def _call(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+_original_call: Callable[..., Any] = app_commands.CommandTree._call
+
+
+async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """``CommandTree._call``: a plain method in place of the original (no wrapper
+    object bound per interaction), which it calls as ``_original_call``."""
     rt = runtime.active
     interaction = args[0] if args else kwargs.get("interaction")
     if rt is None or interaction is None:
-        return await wrapped(*args, **kwargs)
+        return await _original_call(self, *args, **kwargs)
     autocomplete = interaction.type is discord.InteractionType.autocomplete
     handler: Handler | None = None
     kind = semconv.COMMAND_TYPE_SLASH
@@ -162,7 +165,7 @@ async def _call(
     except Exception:
         report("app command start")
     try:
-        return await wrapped(*args, **kwargs)
+        return await _original_call(self, *args, **kwargs)
     except Exception as exc:
         if handler is not None and handler.span.error is None:
             handler.span.record_error(exc)
@@ -215,7 +218,9 @@ _invoke_error_handlers = error_argument_recorder("app command error")
 
 
 def instrument(patcher: Patcher) -> None:
-    patcher.wrap(app_commands.CommandTree, "_call", _call)
+    global _original_call
+    _original_call = app_commands.CommandTree._call
+    patcher.replace(app_commands.CommandTree, "_call", _call)
     patcher.wrap(app_commands.Command, "_invoke_error_handlers", _invoke_error_handlers)
     patcher.wrap(app_commands.ContextMenu, "_invoke", _record_and_reraise)
     logging.getLogger(_TREE_LOGGER).addFilter(_filter)

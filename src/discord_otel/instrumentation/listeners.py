@@ -106,9 +106,15 @@ def _listener(rt: runtime.Runtime, name: str) -> _Listener:
     return found
 
 
+_tracing = False  # whether listener runs get a span: only then is their parent needed
+
+
 def refresh() -> None:
     """Forget cached per-listener state (tracing may have been switched on)."""
+    global _tracing
     _listeners.clear()
+    rt = runtime.active
+    _tracing = rt is not None and rt.tracing
 
 
 def _run_event(
@@ -118,8 +124,8 @@ def _run_event(
     event is dispatched (during the gateway parse) and runs the coroutine it
     returns as a task. The current Discord span -- the parent of this run -- is
     taken now, because the parse keeps it out of the context the task copies
-    (spans.PARSING, see spans.py)."""
-    return _listener_run(self, coro, event_name, current(), args, kwargs)
+    (spans.PARSING, see spans.py); without tracing it is not needed."""
+    return _listener_run(self, coro, event_name, current() if _tracing else None, args, kwargs)
 
 
 async def _listener_run(
@@ -251,7 +257,7 @@ def _record(
 
 
 def instrument(patcher: Patcher) -> None:
-    _listeners.clear()
+    refresh()
     rt = runtime.active
     if rt is not None:
         rt.on_tracing_change.append(refresh)
@@ -259,4 +265,6 @@ def instrument(patcher: Patcher) -> None:
 
 
 def uninstrument() -> None:
+    global _tracing
     _listeners.clear()
+    _tracing = False

@@ -60,6 +60,10 @@ class FastHistogram:
             found = self._series[key] = _Series(attributes, len(self.bounds) + 1)
         return found
 
+    def known(self, *key: Any) -> _Series | None:
+        """The accumulator of ``key`` if :meth:`series` made it already."""
+        return self._series.get(key)
+
     def record(self, series: _Series, value: float, span: Span | None = None) -> None:
         bucket = bisect_left(self.bounds, value)  # the SDK's bucket: value <= bound
         if (
@@ -364,6 +368,7 @@ class Instruments:
             self.rest_duration,
             self.task_duration,
         )
+        self._adopted: tuple[FastHistogram, ...] = ()
 
     # --- gateway events ------------------------------------------------------
     def event_cell(self, event: str, shard: int) -> list[int]:
@@ -373,8 +378,18 @@ class Instruments:
             cell = self.event_cells[key] = [0]
         return cell
 
+    def adopt(self, instrument: Histogram, bounds: Sequence[float]) -> FastHistogram:
+        """A :class:`FastHistogram` over another instrumentation's SDK histogram
+        (asyncpg's), flushed with these: one per instrument."""
+        for histogram in self._adopted:
+            if histogram.instrument is instrument:
+                return histogram
+        histogram = FastHistogram(instrument, bounds)
+        self._adopted = (*self._adopted, histogram)  # a new tuple: flush() may be iterating
+        return histogram
+
     def flush(self) -> None:
-        for histogram in self._histograms:
+        for histogram in self._histograms + self._adopted:
             histogram.flush()
 
     def _observe_events(self, options: CallbackOptions) -> Iterable[Observation]:

@@ -31,7 +31,7 @@ import functools
 import time
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +39,7 @@ import discord.http
 import discord.webhook.async_
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
@@ -170,78 +171,84 @@ def _take_session_out_of_aiohttp_instrumentation(http: Any) -> None:
     AioHttpClientInstrumentor.uninstrument_session(session)
 
 
-async def _request(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    rt = runtime.active
-    route = args[0] if args else kwargs.get("route")
-    if rt is None or route is None:
-        return await wrapped(*args, **kwargs)
-    if isinstance(instance, discord.http.HTTPClient):
+def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[..., Any]:
+    """``HTTPClient.request`` / ``AsyncWebhookAdapter.request`` (``original``),
+    timed and, when tracing, under a CLIENT span. A plain method in place of the
+    original rather than a wrapt wrapper: no wrapper object is bound per call on
+    this per-command path. ``own_session``: the HTTPClient, whose aiohttp
+    session is discord.py's own."""
+
+    async def request(self: Any, *args: Any, **kwargs: Any) -> Any:
+        rt = runtime.active
+        route = args[0] if args else kwargs.get("route")
+        if rt is None or route is None:
+            return await original(self, *args, **kwargs)
+        start = time.perf_counter()
+        call = call_token = token = None
         try:
-            _take_session_out_of_aiohttp_instrumentation(instance)
+            if own_session:
+                _take_session_out_of_aiohttp_instrumentation(self)
+            call, token = _begin(rt, route)
+            call_token = _CALL.set(call)
         except Exception:
-            report("rest session")
-    call = None
-    token = None
-    call_token = None
-    span: Span | None = None
-    start = time.perf_counter()
-    try:
-        method = str(route.method)
-        template = str(route.path)
-        if rt.tracing:
-            parent = trace.get_current_span()
-            span = recording.dropped_child(rt.tracer, parent)
-            # dropped: no attributes to prepare, and no context to attach (the
-            # current one is as unsampled)
-            if span is None:
-                span = recording.start_span(
-                    rt.tracer,
-                    _span_name(method, template),
-                    parent,
-                    SpanKind.CLIENT,
-                    {
-                        semconv.HTTP_REQUEST_METHOD: method,
-                        semconv.URL_TEMPLATE: template,
-                        semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
-                    },
-                )
-                token = otel_context.attach(trace.set_span_in_context(span))
-        call = _Call(template, span)
-        call_token = _CALL.set(call)
-    except Exception:
-        report("rest start")
-    error: BaseException | None = None
-    result: Any = None
-    try:
-        result = await wrapped(*args, **kwargs)
-        return result
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        if call is not None:
-            try:
-                _finish(rt, route, call, span, error, result, time.perf_counter() - start)
-            except Exception:
-                report("rest end")
-        if call_token is not None:
-            _CALL.reset(call_token)
-        if token is not None:
-            otel_context.detach(token)
+            report("rest start")
+        error: BaseException | None = None
+        result: Any = None
+        try:
+            result = await original(self, *args, **kwargs)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if call is not None:
+                try:
+                    _finish(rt, route, call, error, result, time.perf_counter() - start)
+                except Exception:
+                    report("rest end")
+            if call_token is not None:
+                _CALL.reset(call_token)
+            if token is not None:
+                otel_context.detach(token)
+
+    functools.update_wrapper(request, original)  # also sets __wrapped__
+    return request
+
+
+def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Context] | None]:
+    """The call's record and, when tracing, its span made current (the token)."""
+    template = str(route.path)
+    if not rt.tracing:
+        return _Call(template, None), None
+    parent = trace.get_current_span()
+    span = recording.dropped_child(rt.tracer, parent)
+    if span is not None:  # dropped: nothing to describe, and the current context is as unsampled
+        return _Call(template, span), None
+    method = str(route.method)
+    span = recording.start_span(
+        rt.tracer,
+        _span_name(method, template),
+        parent,
+        SpanKind.CLIENT,
+        {
+            semconv.HTTP_REQUEST_METHOD: method,
+            semconv.URL_TEMPLATE: template,
+            semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
+        },
+    )
+    return _Call(template, span), otel_context.attach(trace.set_span_in_context(span))
 
 
 def _finish(
     rt: runtime.Runtime,
     route: Any,
     call: _Call,
-    span: Span | None,
     error: BaseException | None,
     result: Any,
     duration: float,
 ) -> None:
     method = str(route.method)
+    span = call.span
     status = call.status
     if status is None:
         status = getattr(getattr(error, "response", None), "status", None)
@@ -312,8 +319,11 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
 
 
 def instrument(patcher: Patcher) -> None:
-    patcher.wrap(discord.http.HTTPClient, "request", _request)
-    patcher.wrap(discord.webhook.async_.AsyncWebhookAdapter, "request", _request)
+    patcher.replace(
+        discord.http.HTTPClient, "request", _request_hook(discord.http.HTTPClient.request, True)
+    )
+    adapter = discord.webhook.async_.AsyncWebhookAdapter
+    patcher.replace(adapter, "request", _request_hook(adapter.request, False))
     for module in (discord.http, discord.webhook.async_):
         patcher.replace(module, "json_or_text", _json_or_text_wrapper(module.json_or_text))
 

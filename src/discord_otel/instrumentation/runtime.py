@@ -29,9 +29,10 @@ class LRU(Generic[K, V]):
 
     def put(self, key: K, value: V) -> None:
         data = self._data
+        if key in data:  # a new key is stored last already
+            data.move_to_end(key)
         data[key] = value
-        data.move_to_end(key)
-        while len(data) > self.size:
+        if len(data) > self.size:
             data.popitem(last=False)
 
     def get(self, key: K) -> V | None:
