@@ -36,7 +36,7 @@ from typing import Any
 import discord
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
-from opentelemetry.trace import Span
+from opentelemetry.trace import NonRecordingSpan, Span
 
 from discord_otel import semconv
 from discord_otel.instrumentation import clients
@@ -69,6 +69,7 @@ class FastHistogram:
         if (
             span is not None
             and not series.exemplars[bucket]
+            and type(span) is not NonRecordingSpan  # sampled out: no call needed to tell
             and span.get_span_context().trace_flags.sampled
         ):
             # The bucket has no exemplar this interval: this observation gives it one.
