@@ -30,6 +30,15 @@ from discord_otel.instrumentation.spans import (
 )
 
 
+class HandlerSpan(DiscordSpan):
+    """The span of a command, component, modal or autocomplete (no instance
+    ``__dict__`` needed for its role and kind)."""
+
+    __slots__ = ()
+    role = ROLE_HANDLER
+    kind = SpanKind.SERVER
+
+
 class Handler:
     __slots__ = ("perf_start", "rt", "span", "tokens")
 
@@ -42,9 +51,7 @@ class Handler:
         resolve: Callable[[DiscordSpan], None] | None = None,
     ) -> None:
         self.rt = rt
-        span = DiscordSpan(rt.tracer, name, attributes, time.time_ns())
-        span.role = ROLE_HANDLER
-        span.kind = SpanKind.SERVER
+        span = HandlerSpan(rt.tracer, name, attributes, time.time_ns())
         if links:
             span.links = list(links)
         if resolve is not None:
@@ -53,8 +60,7 @@ class Handler:
         self.tokens: EnterTokens | Token[DiscordSpan | None]
         if rt.tracing:
             self.tokens = start_child(span)
-        else:
-            span.parent = current()
+        else:  # no parent needed: it would only matter for materialising
             self.tokens = CURRENT.set(span)
         self.perf_start = time.perf_counter()
 

@@ -119,20 +119,33 @@ def _observe(call: _Call, response: Any, data: Any) -> None:
 
 
 def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
-    async def json_or_text(response: Any) -> Any:
-        data = await original(response)
+    """``json_or_text(response)``, which both request loops await once per
+    attempt: observed before the body is read, and the original's own coroutine
+    returned (no coroutine of ours per attempt). Only a 429 waits for the body,
+    which holds ``retry_after`` and ``global``."""
+
+    def json_or_text(response: Any) -> Any:
         call = _CALL.get()
         if call is not None:
             try:
-                _observe(call, response, data)
+                if response.status == 429:
+                    return _rate_limited(original, call, response)
+                _observe(call, response, None)
             except Exception:
                 report("rest attempt")
-        return data
+        return original(response)
 
-    json_or_text.__wrapped__ = original  # type: ignore[attr-defined]
-    json_or_text.__name__ = getattr(original, "__name__", "json_or_text")
-    json_or_text.__qualname__ = getattr(original, "__qualname__", "json_or_text")
+    functools.update_wrapper(json_or_text, original)
     return json_or_text
+
+
+async def _rate_limited(original: Callable[..., Any], call: _Call, response: Any) -> Any:
+    data = await original(response)
+    try:
+        _observe(call, response, data)
+    except Exception:
+        report("rest attempt")
+    return data
 
 
 def _message_id(result: Any) -> int | None:

@@ -120,15 +120,11 @@ class DiscordSpan:
         if real is not None:
             return real
         try:
-            resolve = self.resolve
-            if resolve is not None:
-                self.resolve = None
-                resolve(self)
             parent = self.parent
             parent_context = None
             if parent is not None:
                 parent_span = parent.materialise()
-                # sampled out: skip preparing attributes that would never be read
+                # sampled out: skip naming it and preparing attributes never read
                 dropped = recording.dropped_child(self.tracer, parent_span)
                 if dropped is not None:
                     self.real = dropped
@@ -140,6 +136,10 @@ class DiscordSpan:
                     if parent_context is None
                     else trace.get_current_span(parent_context)
                 )
+            resolve = self.resolve
+            if resolve is not None:
+                self.resolve = None
+                resolve(self)
             real = recording.start_span(
                 self.tracer,
                 self.name,
