@@ -79,7 +79,8 @@ def start_command(
     attributes[semconv.COMMAND_TYPE] = kind
     active = rt.instruments.command_active
     active[kind] = active.get(kind, 0) + 1
-    return Handler(rt, command_span_name(name), attributes, resolve=resolve)
+    # the span's name matters only when traced (end_command renames it then anyway)
+    return Handler(rt, command_span_name(name) if rt.tracing else name, attributes, resolve=resolve)
 
 
 def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
@@ -131,12 +132,21 @@ def _cog_name(command: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+_qualified_names: dict[Any, str] = {}  # command object -> its qualified name
+
+
 def _prefix_name(ctx: Any) -> str:
     command = ctx.command
     if command is None:
         return semconv.UNKNOWN_COMMAND
-    name = command.qualified_name
-    return name if isinstance(name, str) else semconv.UNKNOWN_COMMAND
+    name = _qualified_names.get(command)
+    if name is None:  # discord.py computes it through the parent chain on every read
+        name = command.qualified_name
+        if not isinstance(name, str):
+            return semconv.UNKNOWN_COMMAND
+        if len(_qualified_names) < 10_000:  # commands come from code: bounded anyway
+            _qualified_names[command] = name
+    return name
 
 
 _original_invoke: Callable[..., Any] = commands.bot.BotBase.invoke
@@ -148,16 +158,10 @@ def _invoke(self: Any, ctx: Any, /) -> Any:
     rt = runtime.active
     if rt is None or (ctx.command is None and not ctx.invoked_with):
         return _original_invoke(self, ctx)
-    return _invoke_command(rt, ctx, partial(_original_invoke, self), (ctx,), {})
+    return _invoke_command(rt, self, ctx)
 
 
-async def _invoke_command(
-    rt: runtime.Runtime,
-    ctx: Any,
-    wrapped: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
+async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
     handler = None
     kind = semconv.COMMAND_TYPE_PREFIX
     try:
@@ -172,7 +176,7 @@ async def _invoke_command(
     except Exception:
         report("command start")
     try:
-        return await wrapped(*args, **kwargs)
+        return await _original_invoke(bot, ctx)
     except Exception as exc:
         if handler is not None and handler.span.error is None:
             handler.span.record_error(exc)
@@ -224,3 +228,4 @@ def instrument(patcher: Patcher) -> None:
 
 def uninstrument() -> None:
     _series_cache.clear()
+    _qualified_names.clear()

@@ -235,7 +235,8 @@ class Instruments:
         # (event, shard) -> [count]; bounded: gateway event names x shards
         self.event_cells: dict[tuple[str, int], list[int]] = {}
         self.command_active: dict[str, int] = {}
-        self.ratelimit_remaining: dict[str, int] = {}
+        # url.template -> the last X-RateLimit-Remaining header, parsed when read
+        self.ratelimit_remaining: dict[str, str] = {}
         self.task_last_success: dict[str, float] = {}
         self.loop_lag: dict[int, float] = {}
         self._lag_tasks: weakref.WeakValueDictionary[int, asyncio.Task[None]] = (
@@ -441,7 +442,11 @@ class Instruments:
     def _observe_remaining(self, options: CallbackOptions) -> Iterable[Observation]:
         if self.stopped:  # uninstrumented: a later instrument() reports instead
             return
-        for template, remaining in list(self.ratelimit_remaining.items()):
+        for template, header in list(self.ratelimit_remaining.items()):
+            try:
+                remaining = int(float(header))
+            except ValueError:
+                continue  # not a number: nothing to report for this route
             yield Observation(remaining, {semconv.URL_TEMPLATE: template})
 
     def _observe_last_success(self, options: CallbackOptions) -> Iterable[Observation]:

@@ -65,6 +65,7 @@ _UNSET = Status(StatusCode.UNSET)
 _EMPTY_TRACE_STATE = TraceState()
 # TraceFlags by value: sampled bit 0x01, random-trace-id bit 0x02
 _FLAGS = tuple(TraceFlags(value) for value in range(4))
+_SAMPLED = TraceFlags.SAMPLED
 _KNOWN_PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
 
 
@@ -115,7 +116,10 @@ def _pipeline_for(tracer: object) -> _Pipeline | None:
     change (``add_span_processor`` replaces their tuple)."""
     if type(tracer) is ProxyTracer:
         tracer = tracer._tracer
-    processors = getattr(getattr(tracer, "span_processor", None), "_span_processors", None)
+    try:
+        processors = tracer.span_processor._span_processors  # type: ignore[attr-defined]
+    except AttributeError:  # not the SDK's tracer
+        processors = None
     cached = _pipelines.get(id(tracer))
     if cached is not None and cached[0] is tracer and cached[1] is processors:
         return cached[2]
@@ -256,11 +260,11 @@ def dropped_child(tracer: trace.Tracer, parent: Span) -> Span | None:
     if pipeline is None or not pipeline.usual_parent_based:
         return None
     parent_span_context = parent.get_span_context()
-    if (
-        parent_span_context.is_valid
-        and not parent_span_context.trace_flags.sampled
-        and not parent_span_context.is_remote
-    ):
+    # A SpanContext is a typed tuple (trace_id, span_id, is_remote, trace_flags,
+    # trace_state, is_valid): unpacked at once rather than by four properties,
+    # as this runs for nearly every span of a sampled-out trace.
+    _, _, is_remote, trace_flags, _, is_valid = parent_span_context
+    if is_valid and not trace_flags & _SAMPLED and not is_remote:
         return _dropped(parent, parent_span_context)
     return None
 

@@ -91,12 +91,10 @@ def _observe(call: _Call, response: Any, data: Any) -> None:
     call.status = status
     headers = response.headers
     remaining = headers.get("X-Ratelimit-Remaining")
-    if remaining is not None:
-        try:
-            if len(rt.instruments.ratelimit_remaining) < 1000:
-                rt.instruments.ratelimit_remaining[call.template] = int(float(remaining))
-        except ValueError:
-            pass
+    if remaining is not None:  # parsed when the gauge is read, not per response
+        by_route = rt.instruments.ratelimit_remaining
+        if call.template in by_route or len(by_route) < 1000:
+            by_route[call.template] = remaining
     if status != 429:
         return
     retry_after = data.get("retry_after") if isinstance(data, dict) else None
@@ -168,11 +166,10 @@ _own_sessions: weakref.WeakSet[Any] = weakref.WeakSet()
 _last_session: Callable[[], Any] = type(None)  # a weakref to the last session seen
 
 
-def _take_session_out_of_aiohttp_instrumentation(http: Any) -> None:
+def _take_session_out_of_aiohttp_instrumentation(session: Any) -> None:
+    """Called for an HTTPClient's session unless it was the last one seen (the
+    usual case: one client, one session)."""
     global _last_session
-    session = getattr(http, "_HTTPClient__session", None)
-    if session is None or _last_session() is session:  # the usual case: one client
-        return
     _last_session = weakref.ref(session)
     if session in _own_sessions:
         return
@@ -200,8 +197,13 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
         call = call_token = token = None
         try:
             if own_session:
-                _take_session_out_of_aiohttp_instrumentation(self)
-            call, token = _begin(rt, route)
+                session = getattr(self, "_HTTPClient__session", None)
+                if session is not None and _last_session() is not session:
+                    _take_session_out_of_aiohttp_instrumentation(session)
+            if rt.tracing:
+                call, token = _begin(rt, route)
+            else:
+                call = _Call(str(route.path), None)
             call_token = _CALL.set(call)
         except Exception:
             report("rest start")
@@ -229,10 +231,8 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
 
 
 def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Context] | None]:
-    """The call's record and, when tracing, its span made current (the token)."""
+    """When tracing: the call's record with its span, made current (the token)."""
     template = str(route.path)
-    if not rt.tracing:
-        return _Call(template, None), None
     parent = trace.get_current_span()
     span = recording.dropped_child(rt.tracer, parent)
     if span is not None:  # dropped: nothing to describe, and the current context is as unsampled
