@@ -293,10 +293,13 @@ PARSING = _Parsing()
 
 
 def current() -> DiscordSpan | None:
-    """The innermost Discord span: this task's, else the event being parsed."""
-    span = CURRENT.get()
+    """The innermost Discord span: the event being parsed on this thread, else
+    this task's. A parse runs synchronously, so while one is under way it is the
+    innermost, also when the task parsing it has a span of its own (a bot or a
+    test feeding gateway payloads from a listener)."""
+    span = PARSING.span
     if span is None:
-        span = PARSING.span
+        span = CURRENT.get()
     return span
 
 
