@@ -20,7 +20,6 @@ from time import perf_counter, time_ns
 from typing import Any
 
 import discord
-from opentelemetry.context import get_current
 from opentelemetry.util import types
 
 from discord_otel import semconv
@@ -35,26 +34,9 @@ from discord_otel.instrumentation.spans import (
     current,
     error_type,
     leave,
+    otel_current,
     start_child,
 )
-
-
-def _current_context_reader() -> Callable[[], object]:
-    """The OpenTelemetry context getter: its ContextVar's own ``get`` when the
-    runtime context is the default contextvars one (two Python frames less)."""
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
-        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-
-        if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext:
-            return _RUNTIME_CONTEXT._current_context.get
-    except Exception:
-        pass
-    return get_current
-
-
-_otel_current = _current_context_reader()
-
 
 _new_span = object.__new__
 
@@ -160,7 +142,7 @@ async def _listener_run(
             span.attributes = listener.attributes
             span.start_ns = time_ns()
             span.real = span.end_ns = span.error = None
-            if _otel_current() is PROXY_CONTEXT:  # start_child's usual case, inlined
+            if otel_current() is PROXY_CONTEXT:  # start_child's usual case, inlined
                 span.parent = parent
                 token = CURRENT.set(span)
             else:

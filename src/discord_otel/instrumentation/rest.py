@@ -40,7 +40,7 @@ import discord.webhook.async_
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
 from discord_otel.instrumentation import recording, runtime
@@ -48,6 +48,7 @@ from discord_otel.instrumentation.handlers import current_handler
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
+from discord_otel.instrumentation.spans import PROXY_CONTEXT, current, otel_current
 
 INTERACTION_CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
 
@@ -233,7 +234,11 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
 def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Context] | None]:
     """When tracing: the call's record with its span, made current (the token)."""
     template = str(route.path)
-    parent = trace.get_current_span()
+    if otel_current() is PROXY_CONTEXT:  # the usual case: a Discord span is current
+        discord_span = current()
+        parent = discord_span.materialise() if discord_span is not None else INVALID_SPAN
+    else:
+        parent = trace.get_current_span()
     span = recording.dropped_child(rt.tracer, parent)
     if span is not None:  # dropped: nothing to describe, and the current context is as unsampled
         return _Call(template, span), None

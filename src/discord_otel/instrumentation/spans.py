@@ -48,6 +48,7 @@ from opentelemetry.trace import (
     INVALID_SPAN,
     INVALID_SPAN_CONTEXT,
     Link,
+    NonRecordingSpan,
     Span,
     SpanContext,
     SpanKind,
@@ -154,7 +155,7 @@ class DiscordSpan:
             report("materialise")
             real = INVALID_SPAN
         self.real = real
-        if self.end_ns is not None:
+        if self.end_ns is not None and type(real) is not NonRecordingSpan:
             real.end(end_time=self.end_ns)
         return real
 
@@ -188,11 +189,13 @@ class DiscordSpan:
             real = self.materialise()
             if error is not None:
                 mark_error(real, error)
-            real.end(end_time=end_ns)
-        elif self.real is not None:
-            self.real.end(end_time=end_ns)
-        else:
+        elif self.real is None:
             self.end_ns = end_ns
+            return
+        else:
+            real = self.real
+        if type(real) is not NonRecordingSpan:  # a sampled-out span's end does nothing
+            real.end(end_time=end_ns)
 
     def discord_attributes(self) -> dict[str, types.AttributeValue]:
         """This span's attributes (lazy ones included), without materialising it."""
@@ -288,6 +291,23 @@ class _Parsing(threading.local):
     span: DiscordSpan | None = None
 
 
+def _current_context_reader() -> Callable[[], Context]:
+    """The OpenTelemetry context getter: its ContextVar's own ``get`` when the
+    runtime context is the default contextvars one (two Python frames less)."""
+    try:
+        from opentelemetry.context import _RUNTIME_CONTEXT
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext:
+            return _RUNTIME_CONTEXT._current_context.get
+    except Exception:
+        pass
+    return otel_context.get_current
+
+
+otel_current = _current_context_reader()
+"""The current OpenTelemetry context (``opentelemetry.context.get_current``)."""
+
 CURRENT: ContextVar[DiscordSpan | None] = ContextVar("discord_otel_current_span", default=None)
 PARSING = _Parsing()
 
@@ -317,7 +337,7 @@ EnterTokens = tuple[Token[DiscordSpan | None], object | None]
 def enter(span: DiscordSpan) -> EnterTokens:
     """Make ``span`` the current span for this task (see the module docstring)."""
     token = CURRENT.set(span)
-    if otel_context.get_current() is PROXY_CONTEXT or trace.get_current_span() is PROXY:
+    if otel_current() is PROXY_CONTEXT or trace.get_current_span() is PROXY:
         return token, None
     return token, otel_context.attach(trace.set_span_in_context(PROXY))
 
@@ -328,7 +348,7 @@ def start_child(span: DiscordSpan, parent: DiscordSpan | None = None) -> EnterTo
     (``parent``, when given, is the current Discord span as its caller found it)."""
     if parent is None:
         parent = current()
-    if otel_context.get_current() is PROXY_CONTEXT:  # the usual case, and the cheapest test
+    if otel_current() is PROXY_CONTEXT:  # the usual case, and the cheapest test
         span.parent = parent
         return CURRENT.set(span), None
     otel_span = trace.get_current_span()
