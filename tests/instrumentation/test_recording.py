@@ -15,10 +15,13 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
     ALWAYS_ON,
     Decision,
     ParentBased,
+    ParentBasedTraceIdRatio,
     Sampler,
     SamplingResult,
     TraceIdRatioBased,
@@ -249,6 +252,47 @@ def test_a_dropped_root_gets_a_valid_unsampled_context() -> None:
     assert not span.get_span_context().trace_flags.sampled
     span.end()
     assert exporter.get_finished_spans() == ()
+
+
+class _SequentialIds(RandomIdGenerator):
+    """Trace ids spread evenly over the low 64 bits, so a ratio is hit exactly."""
+
+    def __init__(self, step: int) -> None:
+        self.next_low = 0
+        self.step = step
+
+    def generate_trace_id(self) -> int:
+        self.next_low = (self.next_low + self.step) % (1 << 64)
+        return (0xABC << 64) | self.next_low
+
+
+@pytest.mark.parametrize(
+    ("sampler", "fraction"),
+    [
+        (ParentBasedTraceIdRatio(0.25), 0.25),
+        (ParentBased(ALWAYS_ON), 1),
+        (ParentBased(ALWAYS_OFF), 0),
+    ],
+    ids=["ratio", "always_on", "always_off"],
+)
+def test_root_decisions_are_the_samplers(sampler: Sampler, fraction: float) -> None:
+    """Roots under ParentBased over the SDK's ratio or static samplers are decided
+    without calling the sampler: each decision must be the sampler's own."""
+    n = 400
+    provider, _ = _provider(True, sampler=sampler, id_generator=_SequentialIds((1 << 64) // n))
+    tracer = provider.get_tracer("t")
+    pipeline = recording._pipeline_for(tracer)
+    assert pipeline is not None
+    assert pipeline.root_bound is not None  # the shortcut is taken
+    sampled = 0
+    for _ in range(n):
+        span = recording.start_span(tracer, "root", INVALID_SPAN)
+        context = span.get_span_context()
+        expected = sampler.should_sample(None, context.trace_id, "root").decision
+        assert context.trace_flags.sampled == (expected is Decision.RECORD_AND_SAMPLE)
+        sampled += context.trace_flags.sampled
+        span.end()
+    assert sampled == round(n * fraction)
 
 
 class _RecordOnly(Sampler):

@@ -41,7 +41,14 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
 from opentelemetry.sdk.trace import Span as _SdkSpan
 from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor as _MultiProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
@@ -79,6 +86,7 @@ class _Pipeline:
         "max_attributes",
         "random_ids",
         "resource",
+        "root_bound",
         "sampler",
         "scope",
         "usual_parent_based",
@@ -107,6 +115,23 @@ class _Pipeline:
             and getattr(sampler, "_local_parent_sampled", None) is ALWAYS_ON
             and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
         )
+        # ... and over one of the SDK's own root samplers: a root is sampled
+        # exactly when the low 64 bits of its trace id are below this bound.
+        self.root_bound = _root_bound(sampler) if self.usual_parent_based else None
+
+
+_TRACE_ID_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
+
+
+def _root_bound(sampler: Sampler) -> int | None:
+    root = getattr(sampler, "_root", None)
+    if type(root) is TraceIdRatioBased:
+        return root.bound
+    if root is ALWAYS_ON:
+        return _TRACE_ID_LOW_BITS + 1
+    if root is ALWAYS_OFF:
+        return 0
+    return None
 
 
 def _pipeline_for(tracer: object) -> _Pipeline | None:
@@ -193,6 +218,11 @@ def start_span(
             return _dropped(parent, parent_span_context)
         sampled = True
         trace_state: TraceState | None = parent_span_context.trace_state
+    elif parent_span_context is None and parent_context is None and pipeline.root_bound is not None:
+        # a root under ParentBased(TraceIdRatioBased / ALWAYS_ON / ALWAYS_OFF): the
+        # sampler's own rule, without its calls (one per command at low rates)
+        sampled = trace_id & _TRACE_ID_LOW_BITS < pipeline.root_bound
+        trace_state = None
     else:
         if parent_context is None:
             parent_context = trace.set_span_in_context(parent, EMPTY_CONTEXT)
