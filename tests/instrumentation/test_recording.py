@@ -339,6 +339,15 @@ def test_a_dropped_child_is_known_without_starting_it() -> None:
     assert recording.dropped_child(tracer, sampled) is None
     assert recording.dropped_child(tracer, remote) is None  # the sampler decides
     assert recording.dropped_child(tracer, INVALID_SPAN) is None  # a root
+    # a root dropped by a tracer's sampler: its children are that same span
+    off, _ = _provider(True, sampler=ParentBased(ALWAYS_OFF))
+    off_tracer = off.get_tracer("t")
+    root = recording.start_span(off_tracer, "root", INVALID_SPAN)
+    assert not root.get_span_context().trace_flags.sampled
+    assert recording.dropped_child(off_tracer, root) is root
+    assert recording.start_span(off_tracer, "child", root) is root
+    # under another tracer, the usual rules give a dropped span of the same context
+    assert recording.dropped_child(tracer, root).get_span_context() == root.get_span_context()
     assert exporter.get_finished_spans() == ()
 
 

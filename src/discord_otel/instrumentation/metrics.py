@@ -36,10 +36,11 @@ from typing import Any
 import discord
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
-from opentelemetry.trace import NonRecordingSpan, Span
+from opentelemetry.trace import Span
 
 from discord_otel import semconv
 from discord_otel.instrumentation import clients
+from discord_otel.instrumentation.recording import NON_RECORDING_TYPES
 from discord_otel.instrumentation.safety import report
 
 AttributeDict = dict[str, Any]
@@ -69,7 +70,7 @@ class FastHistogram:
         if (
             span is not None
             and not series.exemplars[bucket]
-            and type(span) is not NonRecordingSpan  # sampled out: no call needed to tell
+            and type(span) not in NON_RECORDING_TYPES  # sampled out: no call needed to tell
             and span.get_span_context().trace_flags.sampled
         ):
             # The bucket has no exemplar this interval: this observation gives it one.

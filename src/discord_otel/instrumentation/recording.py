@@ -215,7 +215,7 @@ def start_span(
         and not parent_span_context.is_remote
     ):
         if not parent_span_context.trace_flags.sampled:
-            return _dropped(parent, parent_span_context)
+            return _dropped(tracer, parent, parent_span_context)
         sampled = True
         trace_state: TraceState | None = parent_span_context.trace_state
     elif parent_span_context is None and parent_context is None and pipeline.root_bound is not None:
@@ -245,6 +245,8 @@ def start_span(
         trace_state if trace_state is not None else _EMPTY_TRACE_STATE,
     )
     if not sampled:
+        if pipeline.usual_parent_based:
+            return DroppedSpan(span_context, tracer)
         return NonRecordingSpan(span_context)
     return RecordingSpan(
         pipeline,
@@ -286,6 +288,8 @@ def dropped_child(tracer: trace.Tracer, parent: Span) -> Span | None:
     sampler drops (a local unsampled parent under the usual ``ParentBased``
     sampler), or None when that is not known without starting it. Lets a caller
     skip preparing the attributes of a span that will never record."""
+    if type(parent) is DroppedSpan and parent.tracer is tracer:
+        return parent  # the usual case in a sampled-out trace: nothing to look up
     pipeline = _pipeline_for(tracer)
     if pipeline is None or not pipeline.usual_parent_based:
         return None
@@ -295,16 +299,33 @@ def dropped_child(tracer: trace.Tracer, parent: Span) -> Span | None:
     # as this runs for nearly every span of a sampled-out trace.
     _, _, is_remote, trace_flags, _, is_valid = parent_span_context
     if is_valid and not trace_flags & _SAMPLED and not is_remote:
-        return _dropped(parent, parent_span_context)
+        return _dropped(tracer, parent, parent_span_context)
     return None
 
 
-def _dropped(parent: Span, parent_span_context: SpanContext) -> Span:
+class DroppedSpan(NonRecordingSpan):
+    """A span sampled out under ``tracer``'s usual ``ParentBased`` sampler: a
+    child of it under the same tracer is dropped too, known without looking
+    anything up."""
+
+    def __init__(self, context: SpanContext, tracer: trace.Tracer) -> None:
+        super().__init__(context)
+        self.tracer = tracer
+
+
+NON_RECORDING_TYPES = frozenset((NonRecordingSpan, DroppedSpan))
+"""``type(span) in NON_RECORDING_TYPES``: a sampled-out span, told without the
+ABC ``isinstance`` machinery."""
+
+
+def _dropped(tracer: trace.Tracer, parent: Span, parent_span_context: SpanContext) -> Span:
     # Dropped, as the SDK would drop it, but without new ids: nothing is ever
     # exported for it, and at a low sampling rate most spans are these.
     if type(parent) is NonRecordingSpan:
         return parent
-    return NonRecordingSpan(parent_span_context)
+    if type(parent) is DroppedSpan and parent.tracer is tracer:
+        return parent
+    return DroppedSpan(parent_span_context, tracer)
 
 
 def exception_type(exc: BaseException) -> str:

@@ -48,7 +48,6 @@ from opentelemetry.trace import (
     INVALID_SPAN,
     INVALID_SPAN_CONTEXT,
     Link,
-    NonRecordingSpan,
     Span,
     SpanContext,
     SpanKind,
@@ -60,7 +59,7 @@ from opentelemetry.util import types
 
 from discord_otel import semconv
 from discord_otel.instrumentation import recording
-from discord_otel.instrumentation.recording import EMPTY_CONTEXT
+from discord_otel.instrumentation.recording import EMPTY_CONTEXT, NON_RECORDING_TYPES
 from discord_otel.instrumentation.safety import report
 
 ROLE_GATEWAY = 0
@@ -155,7 +154,7 @@ class DiscordSpan:
             report("materialise")
             real = INVALID_SPAN
         self.real = real
-        if self.end_ns is not None and type(real) is not NonRecordingSpan:
+        if self.end_ns is not None and type(real) not in NON_RECORDING_TYPES:
             real.end(end_time=self.end_ns)
         return real
 
@@ -194,7 +193,7 @@ class DiscordSpan:
             return
         else:
             real = self.real
-        if type(real) is not NonRecordingSpan:  # a sampled-out span's end does nothing
+        if type(real) not in NON_RECORDING_TYPES:  # a sampled-out span's end does nothing
             real.end(end_time=end_ns)
 
     def discord_attributes(self) -> dict[str, types.AttributeValue]:
