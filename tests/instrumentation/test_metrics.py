@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import discord
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import NoOpTracerProvider
 from tests.instrumentation.conftest import Harness, Telemetry, running_bot
 
 from discord_otel.config import DiscordOtelSettings
 from discord_otel.context import set_discord_context
+from discord_otel.instrumentation import listeners
 from discord_otel.instrumentation.metrics import Instruments
 
 UNITS = {
@@ -358,3 +361,38 @@ async def test_set_discord_context(telemetry: Telemetry) -> None:
     assert seen[0]["discord.command.name"] == "whoami"
     assert set_discord_context() == {}
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+async def test_metrics_only_records_without_a_tracer(telemetry: Telemetry) -> None:
+    """With no tracer provider (metrics only), listener runs go through the untraced
+    ``_run_event`` and a failing listener still reaches ``on_error`` and the
+    ``error.type`` series; commands and REST calls are still measured."""
+    telemetry.uninstrument()
+    telemetry.meter_provider.shutdown()
+    telemetry.reader = InMemoryMetricReader()
+    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
+    telemetry.instrumentor.instrument(
+        tracer_provider=NoOpTracerProvider(),
+        meter_provider=telemetry.meter_provider,
+        settings=DiscordOtelSettings(),
+    )
+    assert discord.Client._run_event is listeners._run_event_untraced
+    async with running_bot() as harness:
+        await harness.sim.send_message("listener-boom", wait=False)
+        await harness.sim.send_message("!ping")
+        await telemetry.settle(lambda: harness.behaviour.listener_errors)
+        metrics = telemetry.metrics()
+    assert harness.behaviour.listener_errors == ["on_message"]
+    listener = attrs(metrics["discord.listener.duration"])
+    assert {"discord.listener.name": "on_message", "error.type": "KeyError"} in listener
+    assert {"discord.listener.name": "on_message"} in listener
+    assert {
+        "discord.command.name": "ping",
+        "discord.command.type": "prefix",
+        "discord.command.outcome": "success",
+    } in attrs(metrics["discord.command.duration"])
+    rest = attrs(metrics["discord.rest.request.duration"])
+    assert any(a["url.template"] == "/channels/{channel_id}/messages" for a in rest)
+    assert telemetry.spans() == []
+    telemetry.uninstrument()
+    assert discord.Client._run_event is not listeners._run_event_untraced

@@ -53,10 +53,22 @@ def resolved_command(interaction: Any) -> Any:
     return getattr(interaction, "_cs_command", None)
 
 
+_descriptions: dict[Any, tuple[str, str, str | None]] = {}  # command object -> describe()
+
+
 def describe(command: Any) -> tuple[str, str, str | None]:
     """(qualified name, command type, cog) of a resolved tree command."""
     if command is None:
         return semconv.UNKNOWN_COMMAND, semconv.COMMAND_TYPE_SLASH, None
+    found = _descriptions.get(command)
+    if found is None:  # read through several properties: once per command object
+        found = _describe(command)
+        if len(_descriptions) < 10_000:  # commands come from code: bounded anyway
+            _descriptions[command] = found
+    return found
+
+
+def _describe(command: Any) -> tuple[str, str, str | None]:
     if isinstance(command, app_commands.ContextMenu):
         kind = (
             semconv.COMMAND_TYPE_USER
@@ -228,3 +240,4 @@ def instrument(patcher: Patcher) -> None:
 
 def uninstrument() -> None:
     logging.getLogger(_TREE_LOGGER).removeFilter(_filter)
+    _descriptions.clear()

@@ -165,7 +165,8 @@ async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
     handler = None
     kind = semconv.COMMAND_TYPE_PREFIX
     try:
-        kind = command_type(ctx.command)
+        if getattr(ctx.command, "__commands_is_hybrid__", False):  # command_type(), inlined
+            kind = semconv.COMMAND_TYPE_HYBRID
         handler = start_command(
             rt, _prefix_name(ctx), kind, {}, _resolve_prefix(ctx) if rt.tracing else None
         )

@@ -13,6 +13,7 @@ compute costs a timestamp and a histogram bucket increment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from bisect import bisect_left
 from collections.abc import Callable, Coroutine
 from contextvars import Token
@@ -92,11 +93,18 @@ _tracing = False  # whether listener runs get a span: only then is their parent 
 
 
 def refresh() -> None:
-    """Forget cached per-listener state (tracing may have been switched on)."""
+    """Forget cached per-listener state and pick ``_run_event`` (tracing may have
+    been switched on)."""
     global _tracing
     _listeners.clear()
     rt = runtime.active
     _tracing = rt is not None and rt.tracing
+    if discord.Client._run_event in (_run_event, _run_event_untraced):  # ours installed
+        discord.Client._run_event = _chosen_run_event()  # type: ignore[method-assign]
+
+
+def _chosen_run_event() -> Callable[..., Any]:
+    return _run_event if _tracing else _run_event_untraced
 
 
 def _run_event(
@@ -108,6 +116,36 @@ def _run_event(
     taken now, because the parse keeps it out of the context the task copies
     (spans.PARSING, see spans.py); without tracing it is not needed."""
     return _listener_run(self, coro, event_name, current() if _tracing else None, args, kwargs)
+
+
+async def _run_event_untraced(
+    self: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any
+) -> None:
+    """``Client._run_event`` while nothing is traced: :func:`_listener_run`
+    without its span, and with discord.py's own signature, so that no
+    scheduling shim runs per listener."""
+    listener = _listeners.get(event_name)
+    if listener is None:
+        listener = _new_listener(event_name)
+    start = perf_counter()
+    try:
+        await coro(*args, **kwargs)
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        _record_error(listener, None, exc, perf_counter() - start)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.on_error(event_name, *args, **kwargs)
+        return
+    duration = perf_counter() - start
+    if listener is not None:  # inlined FastHistogram.record, as in _listener_run
+        series = listener.series
+        series.counts[bisect_left(listener.bounds, duration)] += 1
+        series.total += duration
+        if duration < series.low:
+            series.low = duration
+        if duration > series.high:
+            series.high = duration
 
 
 async def _listener_run(
@@ -155,7 +193,7 @@ async def _listener_run(
     except asyncio.CancelledError:
         pass
     except Exception as exc:
-        _record(listener, span, exc, perf_counter() - start)
+        _record_error(listener, span, exc, perf_counter() - start)
         try:
             await self.on_error(event_name, *args, **kwargs)
         except asyncio.CancelledError:
@@ -212,28 +250,16 @@ def _new_listener(event_name: str) -> _Listener | None:
         return None
 
 
-def _record(
-    listener: _Listener | None, span: DiscordSpan | None, error: Exception | None, duration: float
+def _record_error(
+    listener: _Listener | None, span: DiscordSpan | None, error: Exception, duration: float
 ) -> None:
     if listener is None:
         return
     try:
-        if span is not None and error is not None:
+        if span is not None:
             span.record_error(error)
         real = span.real if span is not None else None  # failures carry an exemplar
-        if error is None:
-            if real is None:  # inlined FastHistogram.record: the hottest record
-                series = listener.series
-                series.counts[bisect_left(listener.histogram.bounds, duration)] += 1
-                series.total += duration
-                if duration < series.low:
-                    series.low = duration
-                if duration > series.high:
-                    series.high = duration
-            else:
-                listener.histogram.record(listener.series, duration, real)
-        else:
-            listener.histogram.record(listener.error_series(error_type(error)), duration, real)
+        listener.histogram.record(listener.error_series(error_type(error)), duration, real)
     except Exception:
         report("listener record")
 
@@ -243,7 +269,7 @@ def instrument(patcher: Patcher) -> None:
     rt = runtime.active
     if rt is not None:
         rt.on_tracing_change.append(refresh)
-    patcher.replace(discord.Client, "_run_event", _run_event)
+    patcher.replace(discord.Client, "_run_event", _chosen_run_event())
 
 
 def uninstrument() -> None:

@@ -324,8 +324,10 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
     received_ns, kind = found
     seconds = max(0.0, (time.time_ns() - received_ns) / 1e9)
     histogram = rt.instruments.ack_duration
-    series = histogram.series(("ack", kind), {semconv.INTERACTION_TYPE: kind})
-    handler = current_handler()
+    series = histogram.known("ack", kind) or histogram.series(
+        ("ack", kind), {semconv.INTERACTION_TYPE: kind}
+    )
+    handler = current_handler() if rt.tracing else None  # the span only gets an event
     real = handler.real if handler is not None else None
     histogram.record(series, seconds, real)
     if real is not None:
