@@ -374,9 +374,15 @@ def _reads_fields_directly(cls: type) -> bool:
             _static_attribute(cls, name) is _static_attribute(ReadableSpan, name)
             for name in _ACCESSORS
         )
-        direct = direct and _static_attribute(cls, "get_span_context") in (
-            _static_attribute(ReadableSpan, "get_span_context"),
-            _static_attribute(_SdkSpan, "get_span_context"),
+        getter = _static_attribute(cls, "get_span_context")
+        direct = direct and (
+            getter
+            in (
+                _static_attribute(ReadableSpan, "get_span_context"),
+                _static_attribute(_SdkSpan, "get_span_context"),
+            )
+            # a getter that says it returns ``_context`` (recording.RecordingSpan's)
+            or getattr(getter, "returns_context_field", False) is True
         )
         if len(_direct_types) >= IDENTITY_CACHE_SIZE:
             _direct_types.clear()

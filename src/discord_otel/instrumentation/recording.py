@@ -38,7 +38,6 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
-from opentelemetry.sdk.trace import Span as _SdkSpan
 from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor as _MultiProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
@@ -73,6 +72,7 @@ _EMPTY_TRACE_STATE = TraceState()
 # TraceFlags by value: sampled bit 0x01, random-trace-id bit 0x02
 _FLAGS = tuple(TraceFlags(value) for value in range(4))
 _SAMPLED = TraceFlags.SAMPLED
+_RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
 _KNOWN_PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
 
 
@@ -139,14 +139,19 @@ def _pipeline_for(tracer: object) -> _Pipeline | None:
 
     Cached per tracer, and looked at again whenever the provider's processors
     change (``add_span_processor`` replaces their tuple)."""
+    global _last_pipeline
     if type(tracer) is ProxyTracer:
         tracer = tracer._tracer
     try:
         processors = tracer.span_processor._span_processors  # type: ignore[attr-defined]
     except AttributeError:  # not the SDK's tracer
         processors = None
+    last = _last_pipeline
+    if last[0] is tracer and last[1] is processors:  # the usual case: one tracer
+        return last[2]
     cached = _pipelines.get(id(tracer))
     if cached is not None and cached[0] is tracer and cached[1] is processors:
+        _last_pipeline = cached
         return cached[2]
     pipeline: _Pipeline | None = None
     try:
@@ -159,7 +164,7 @@ def _pipeline_for(tracer: object) -> _Pipeline | None:
     if type(tracer) is not ProxyTracer:  # a proxy may get its real tracer later
         if len(_pipelines) >= 64:
             _pipelines.clear()
-        _pipelines[id(tracer)] = (tracer, processors, pipeline)
+        _pipelines[id(tracer)] = _last_pipeline = (tracer, processors, pipeline)
     return pipeline
 
 
@@ -180,6 +185,7 @@ def _eligible(tracer: object) -> bool:
 # id(tracer) -> (tracer, kept so the id is not reused; its processors when
 # looked at; its pipeline or None)
 _pipelines: dict[int, tuple[object, object, _Pipeline | None]] = {}
+_last_pipeline: tuple[object, object, _Pipeline | None] = (None, None, None)
 
 
 def start_span(
@@ -202,22 +208,22 @@ def start_span(
         return _sdk_start(tracer, name, parent, kind, attributes, links, start_time, parent_context)
     parent_span_context: SpanContext | None = parent.get_span_context()
     assert parent_span_context is not None
-    if parent_span_context.is_valid:
-        trace_id = parent_span_context.trace_id
-        random_ids = parent_span_context.trace_flags.random_trace_id
+    # unpacked at once (see dropped_child) rather than by six property calls
+    parent_trace_id, _, parent_remote, parent_flags, parent_state, parent_valid = (
+        parent_span_context
+    )
+    if parent_valid:
+        trace_id = parent_trace_id
+        random_ids = bool(parent_flags & _RANDOM_TRACE_ID)
     else:
         parent_span_context = None
         trace_id = pipeline.id_generator.generate_trace_id()
         random_ids = pipeline.random_ids
-    if (
-        parent_span_context is not None
-        and pipeline.usual_parent_based
-        and not parent_span_context.is_remote
-    ):
-        if not parent_span_context.trace_flags.sampled:
+    if parent_span_context is not None and pipeline.usual_parent_based and not parent_remote:
+        if not parent_flags & _SAMPLED:
             return _dropped(tracer, parent, parent_span_context)
         sampled = True
-        trace_state: TraceState | None = parent_span_context.trace_state
+        trace_state: TraceState | None = parent_state
     elif parent_span_context is None and parent_context is None and pipeline.root_bound is not None:
         # a root under ParentBased(TraceIdRatioBased / ALWAYS_ON / ALWAYS_OFF): the
         # sampler's own rule, without its calls (one per command at low rates)
@@ -405,9 +411,12 @@ class RecordingSpan(Span, ReadableSpan):
         events.append(Event(name, attributes))
 
     # --- opentelemetry.trace.Span ---------------------------------------------
-    # The SDK span's own accessor (``self._context``): exporters that know the
-    # SDK's span classes (the fast OTLP encoder) then read the fields directly.
-    get_span_context = _SdkSpan.get_span_context
+    def get_span_context(self) -> SpanContext:
+        return self._context  # type: ignore[return-value]  # always set on ours
+
+    # What the SDK span's accessor returns, without its typing.cast call: marked so
+    # that the fast OTLP encoder reads ``_context`` itself, as it does for the SDK's.
+    get_span_context.returns_context_field = True  # type: ignore[attr-defined]
 
     def is_recording(self) -> bool:
         return self._end_time is None
