@@ -318,7 +318,7 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
         interaction_id = int(route.webhook_id)
     except (TypeError, ValueError):
         return
-    found = rt.interactions.pop(interaction_id)
+    found = rt.interactions.pop(interaction_id, None)
     if found is None:
         return
     received_ns, kind = found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanContext, Tracer
 
@@ -20,29 +20,20 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class LRU(Generic[K, V]):
-    """A bounded mapping that forgets the least recently stored entries."""
+class LRU(OrderedDict[K, V]):
+    """A bounded mapping that forgets the least recently stored entries: store
+    with :meth:`put`; reads (``get``, ``pop(key, None)``) are the dict's own."""
 
     def __init__(self, size: int) -> None:
+        super().__init__()
         self.size = size
-        self._data: OrderedDict[K, V] = OrderedDict()
 
     def put(self, key: K, value: V) -> None:
-        data = self._data
-        if key in data:  # a new key is stored last already
-            data.move_to_end(key)
-        data[key] = value
-        if len(data) > self.size:
-            data.popitem(last=False)
-
-    def get(self, key: K) -> V | None:
-        return self._data.get(key)
-
-    def pop(self, key: K) -> V | None:
-        return self._data.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._data)
+        if key in self:  # a new key is stored last already
+            self.move_to_end(key)
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
 
 
 class Runtime:
