@@ -32,6 +32,7 @@ from discord_otel.instrumentation.handlers import (
 )
 from discord_otel.instrumentation.metrics import FastHistogram, _Series
 from discord_otel.instrumentation.patching import Patcher
+from discord_otel.instrumentation.recording import NON_RECORDING_TYPES
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import DiscordSpan, error_type
 
@@ -98,7 +99,7 @@ def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
         if span.name != span_name:
             span.rename(span_name)
         real = span.materialise()  # Handler.close exports it anyway
-        if real.is_recording():  # else sampled out: nothing to describe
+        if type(real) not in NON_RECORDING_TYPES and real.is_recording():  # else sampled out
             recording.set_internal(real, semconv.COMMAND_NAME, name)
             recording.set_internal(real, semconv.COMMAND_TYPE, kind)
             recording.set_internal(real, semconv.COMMAND_OUTCOME, outcome)

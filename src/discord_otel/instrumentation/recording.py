@@ -315,7 +315,7 @@ class DroppedSpan(NonRecordingSpan):
     anything up."""
 
     def __init__(self, context: SpanContext, tracer: trace.Tracer) -> None:
-        super().__init__(context)
+        self._context = context  # NonRecordingSpan.__init__, inlined
         self.tracer = tracer
 
 

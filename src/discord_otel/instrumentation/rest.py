@@ -241,7 +241,7 @@ def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Context] | Non
         parent = trace.get_current_span()
     span = recording.dropped_child(rt.tracer, parent)
     if span is not None:  # dropped: nothing to describe, and the current context is as unsampled
-        return _Call(template, span), None
+        return _Call(template, None), None
     method = str(route.method)
     span = recording.start_span(
         rt.tracer,
