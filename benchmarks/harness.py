@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,24 +197,27 @@ def _clean_env() -> dict[str, str]:
     }
 
 
-def mode_command(mode: Mode) -> list[str]:
+def mode_command(mode: Mode, prefix: list[str] | None = None) -> list[str]:
+    """The bot's command line in ``mode``, after ``prefix`` (e.g. a valgrind command)."""
     python = sys.executable
     if mode.instrument:
         launcher = Path(python).parent / "opentelemetry-instrument"
-        return [str(launcher), python, str(BOT)]
-    return [python, str(BOT)]
+        command = [str(launcher), python, str(BOT)]
+    else:
+        command = [python, str(BOT)]
+    return [*(prefix or []), *command]
 
 
 def mode_env(
     mode: Mode, sim_url: str, token: str, sink_port: int, extra: dict[str, str]
 ) -> dict[str, str]:
+    """The bot's environment in ``mode``; ``extra`` comes last (it may override an OTEL_*)."""
     env = _clean_env()
     env.update(
         {
             "DISCORD_OTEL_SIMULATOR_URL": sim_url,
             "DISCORD_TOKEN": token,
             "PYTHONUNBUFFERED": "1",
-            **extra,
         }
     )
     if mode.instrument:
@@ -233,6 +237,7 @@ def mode_env(
     if mode.peer:
         env["BENCH_PEER"] = mode.peer
         env["BENCH_PEER_PORT"] = str(_free_port())
+    env.update(extra)
     return env
 
 
@@ -288,6 +293,21 @@ async def _stop(proc: asyncio.subprocess.Process, grace: float = 20.0) -> int:
     return await proc.wait()
 
 
+async def _unless_exited(proc: asyncio.subprocess.Process, work: Coroutine[Any, Any, None]) -> None:
+    """Await ``work``, or raise as soon as the bot process exits (not after a timeout)."""
+    task = asyncio.ensure_future(work)
+    exited = asyncio.ensure_future(proc.wait())
+    await asyncio.wait({task, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        exited.cancel()
+        task.result()  # its exception, if any
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    raise RuntimeError(f"the bot exited with status {proc.returncode} before its run was over")
+
+
 async def _sink_stats(session: aiohttp.ClientSession, port: int, reset: bool) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}/" + ("reset" if reset else "stats")
     method = session.post if reset else session.get
@@ -306,8 +326,19 @@ async def run_bot(
     tag: str,
     timeout: float,
     extra_env: dict[str, str] | None = None,
+    command_prefix: list[str] | None = None,
+    ready_timeout: float = 60.0,
+    stop_grace: float = 20.0,
+    ballast: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Start the bot in ``mode``, run ``plan`` [(workload, path, events)], stop it."""
+    """Start the bot in ``mode``, run ``plan`` [(workload, path, events)], stop it.
+
+    ``command_prefix`` runs the bot under another program (``--instructions`` uses
+    valgrind); such a slow start and exit want a longer ``ready_timeout`` (spawn to
+    the gateway's READY) and ``stop_grace`` (``bench:exit`` to exit, before SIGTERM).
+    ``ballast`` {workload: events}: frames the bot loads with its feeds but never runs,
+    so that two runs of different sizes load as much (``--instructions``).
+    """
     from discord_otel.simulator import Simulator
 
     result: dict[str, Any] = {"mode": mode.name, "runs": {}, "error": None}
@@ -321,7 +352,9 @@ async def run_bot(
 
         sim.rest._on_call = on_call
         steps = _with_warmup(plan)
-        feeds = payloads.feeds(sim, {key[:-1]: n for key, w, p, n in steps if p == "b"})
+        counts = {key[:-1]: n for key, w, p, n in steps if p == "b"}
+        counts.update({f"ballast{w}": n for w, n in (ballast or {}).items()})
+        feeds = payloads.feeds(sim, counts)
         feed_file = workdir / f"feeds-{tag}.json"
         feed_file.write_text(json.dumps(feeds))
         del feeds
@@ -335,10 +368,15 @@ async def run_bot(
         with open(log_path, "wb") as log:  # noqa: ASYNC230 (a local log file)
             started = time.perf_counter()
             proc = await asyncio.create_subprocess_exec(
-                *mode_command(mode), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=HERE.parent
+                *mode_command(mode, command_prefix),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=HERE.parent,
             )
-            try:
-                await sim.wait_ready(timeout=60, commands=True)
+
+            async def drive() -> None:
+                await sim.wait_ready(timeout=ready_timeout, commands=True)
                 result["startup_s"] = time.perf_counter() - started
                 ready = await watch.expect("bench:ready", timeout)
                 result["instrumented"] = json.loads(ready.split(" ", 1)[1])["instrumented"]
@@ -346,6 +384,9 @@ async def run_bot(
                     run = await _run_workload(sim, watch, key, workload, path, events, timeout)
                     if not key.startswith("warm"):
                         result["runs"][key] = run
+
+            try:
+                await _unless_exited(proc, drive())
                 sim.gateway.dispatch(
                     "MESSAGE_CREATE",
                     sim.state.message_payload(
@@ -358,7 +399,7 @@ async def run_bot(
             except Exception as exc:  # reported in the results, never hidden
                 result["error"] = f"{type(exc).__name__}: {exc}"
             finally:
-                result["exit_status"] = await _stop(proc)
+                result["exit_status"] = await _stop(proc, stop_grace)
                 feed_file.unlink(missing_ok=True)
         if mode.instrument:
             result["exported"] = await _sink_stats(http, sink_port, reset=False)
@@ -377,13 +418,18 @@ def _control(sim: Any, text: str) -> None:
         raise RuntimeError("the bot is not connected")
 
 
+def warmup_events(events: int) -> int:
+    """The untimed events run before a workload of ``events`` (see ``_with_warmup``)."""
+    return max(10, min(events // 10, 1000))
+
+
 def _with_warmup(plan: list[tuple[str, str, int]]) -> list[tuple[str, str, str, int]]:
     """(key, workload, path, events): each path's workloads first run once small, untimed,
     so that first-use costs (imports, caches, pools, connections) are not measured."""
     steps = []
     for path in PATHS:
         mine = [(w, p, n) for w, p, n in plan if p == path]
-        steps += [(f"warm{w}{p}", w, p, max(10, min(n // 10, 1000))) for w, p, n in mine]
+        steps += [(f"warm{w}{p}", w, p, warmup_events(n)) for w, p, n in mine]
         steps += [(f"{w}{p}", w, p, n) for w, p, n in mine]
     return steps
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,44 @@ def test_call_counts_show_which_modes_hook_discord_py(tmp_path: Path) -> None:
     # no hook at all with the SDK disabled; the metrics hooks time every listener run
     assert abs(disabled - baseline) <= 0.02 * baseline
     assert metrics > baseline * 1.02
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (callgrind)")
+def test_instruction_counts_of_a_mode_without_hooks_match_the_bot_alone(tmp_path: Path) -> None:
+    out = tmp_path / "instructions"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--instructions",
+            "--smoke",
+            "--modes",
+            "sdk_disabled",
+            "--workloads",
+            "W3",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = (out / "INSTRUCTIONS.md").read_text()
+    counts = next(block for block in text.split("\n\n") if block.startswith("| mode"))
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in counts.splitlines()
+        if line.startswith("| ") and not line.startswith("| mode")
+    }
+    baseline = float(rows["baseline (plain python)"].replace(",", ""))
+    disabled = float(rows["OTEL_SDK_DISABLED=true"].split()[0].replace(",", ""))
+    assert baseline > 10_000  # a gateway event parsed and dispatched, in instructions
+    # No hook at all with the SDK disabled: the same instructions per event, give or
+    # take the counts' own spread (at most 1.2% apart over six pairs of runs; the
+    # distro's gc.freeze() can make SDK disabled a little the cheaper).
+    assert abs(disabled - baseline) <= 0.03 * baseline
+    assert "| OTEL_SDK_DISABLED=true | 0.9" in text or "| OTEL_SDK_DISABLED=true | 1.0" in text
