@@ -75,7 +75,9 @@ def test_demo_shows_commands_errors_routes_traces_and_logs() -> None:
     assert has_span_tree(out), out[-4000:]
     # Some commands failed, and the failures are named.
     assert re.search(r"commands\s+\d+, [1-9]\d* errors", out), out[-2000:]
-    assert "RuntimeError" in out or "MissingRole" in out
+    # Named by type (which ones depends on the random traffic of a short run: !fail's
+    # RuntimeError, !admin's MissingRole, unknown commands, injected faults).
+    assert re.search(r"errors by type\s+[A-Za-z_]\w* \d+", out), out[-2000:]
     # Log lines carry trace ids.
     logs = out[out.rindex("Recent logs") :]
     assert TRACE_ID.search(logs), logs
