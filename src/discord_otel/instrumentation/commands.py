@@ -36,13 +36,6 @@ from discord_otel.instrumentation.recording import NON_RECORDING_TYPES
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import DiscordSpan, error_type
 
-
-def command_type(command: Any) -> str:
-    if getattr(command, "__commands_is_hybrid__", False):
-        return semconv.COMMAND_TYPE_HYBRID
-    return semconv.COMMAND_TYPE_PREFIX
-
-
 _series_cache: dict[tuple[Any, ...], _Series] = {}
 
 
@@ -166,7 +159,7 @@ async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
     handler = None
     kind = semconv.COMMAND_TYPE_PREFIX
     try:
-        if getattr(ctx.command, "__commands_is_hybrid__", False):  # command_type(), inlined
+        if getattr(ctx.command, "__commands_is_hybrid__", False):
             kind = semconv.COMMAND_TYPE_HYBRID
         handler = start_command(
             rt, _prefix_name(ctx), kind, {}, _resolve_prefix(ctx) if rt.tracing else None

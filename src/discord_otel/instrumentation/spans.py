@@ -326,10 +326,6 @@ PROXY = _CurrentDiscordSpan()
 PROXY_CONTEXT = trace.set_span_in_context(PROXY, EMPTY_CONTEXT)
 
 
-def proxy_is_current() -> bool:
-    return trace.get_current_span() is PROXY
-
-
 EnterTokens = tuple[Token[DiscordSpan | None], object | None]
 
 
