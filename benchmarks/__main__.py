@@ -313,8 +313,10 @@ INSTRUCTION_EVENTS: dict[str, dict[str, tuple[int, int]]] = {
 # times as often per event as at full speed: these runs leave metric exports out.
 # Without .pyc writes, a module compiled in one run of a pair is compiled in the other.
 # A fixed hash seed: the same set and dict layouts in every run (with a random seed a
-# count moves by up to about 1% from run to run, with this one by about 0.2%).
+# count moves by up to about 1% from run to run, with this one by about 0.2%), and a
+# fixed random seed: the SDK's trace ids, hence which events 10% sampling keeps.
 INSTRUCTIONS_ENV = {
+    "BENCH_RANDOM_SEED": "6",
     "OTEL_METRIC_EXPORT_INTERVAL": "600000",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONHASHSEED": "0",

@@ -18,7 +18,8 @@ costs two clock reads per workload plus one integer increment per counted event:
 
 Environment: ``DISCORD_OTEL_SIMULATOR_URL``, ``DISCORD_TOKEN``, ``BENCH_FEEDS``
 (a JSON file of pre-built payloads per workload), ``BENCH_PG_DSN`` (asyncpg),
-``BENCH_PEER`` (``argus`` or ``prometheus``), ``BENCH_PEER_PORT``.
+``BENCH_PEER`` (``argus`` or ``prometheus``), ``BENCH_PEER_PORT``, ``BENCH_RANDOM_SEED``
+(seeds ``random``, whence the SDK's trace ids: the same sampling decisions every run).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import asyncio
 import gc
 import json
 import os
+import random
 import resource
 import sys
 import time
@@ -424,6 +426,9 @@ def _attach_peer(bot: commands.Bot) -> None:
 
 async def main() -> None:
     _redirect()
+    seed = os.environ.get("BENCH_RANDOM_SEED")
+    if seed:  # deterministic trace ids, so 10% sampling picks the same events every run
+        random.seed(int(seed))
     bot, bench = build()
     del bench
     async with bot:
