@@ -172,7 +172,7 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
                 attributes,
                 _resolver(interaction, False) if tracing else None,
             )
-        if tracing:  # read only if the span is exported (a sampled-out one never is)
+        if handler.traced:  # read only if the span is exported (a sampled-out one never is)
             handler.span.lazy_attributes = partial(_interaction_context, rt, interaction)
     except Exception:
         report("app command start")

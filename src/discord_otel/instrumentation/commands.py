@@ -87,7 +87,7 @@ def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
         error = error_type(span.error)
     elif failed:
         error = semconv.ERROR_TYPE_OTHER
-    if rt.tracing:
+    if handler.traced:
         span_name = command_span_name(name)
         if span.name != span_name:
             span.rename(span_name)
@@ -164,7 +164,7 @@ async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
         handler = start_command(
             rt, _prefix_name(ctx), kind, {}, _resolve_prefix(ctx) if rt.tracing else None
         )
-        if rt.tracing:  # read only if the span is exported (a sampled-out one never is)
+        if handler.traced:  # read only if the span is exported (a sampled-out one never is)
             handler.span.lazy_attributes = partial(_prefix_context, rt, ctx)
         if ctx.command is None:
             handler.span.record_error(commands.CommandNotFound("Command is not found"))
@@ -179,7 +179,7 @@ async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
     finally:
         if handler is not None:
             try:
-                if rt.tracing and rt.settings.capture_command_options:
+                if handler.traced and rt.settings.capture_command_options:
                     handler.span.set_internal(semconv.COMMAND_OPTIONS, _prefix_options(ctx))
                 end_command(handler, _prefix_name(ctx), kind, bool(ctx.command_failed))
             except Exception:

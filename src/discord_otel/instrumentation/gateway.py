@@ -28,11 +28,11 @@ from discord.state import ConnectionState
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.util import types
 
 from discord_otel import semconv
-from discord_otel.instrumentation import clients, runtime, startup
+from discord_otel.instrumentation import clients, recording, runtime, startup
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
@@ -57,7 +57,7 @@ _instrumented_ws: weakref.WeakSet[DiscordWebSocket] = weakref.WeakSet()
 
 
 class GatewaySpan(DiscordSpan):
-    __slots__ = ("channel_id", "data", "guild_id")
+    __slots__ = ("channel_id", "data", "guild_id", "trace_id")
     role = ROLE_GATEWAY
     kind = SpanKind.CONSUMER
 
@@ -69,6 +69,7 @@ class GatewaySpan(DiscordSpan):
         start_ns: int,
         data: Any,
         keep_data: bool,
+        trace_id: int | None,
     ) -> None:
         # DiscordSpan.__init__ inlined (one frame less per event)
         self.tracer = tracer
@@ -76,6 +77,7 @@ class GatewaySpan(DiscordSpan):
         self.attributes = attributes  # shared per (event, shard): copied before any write
         self.start_ns = start_ns
         self.real = self.end_ns = self.parent = self.error = None
+        self.trace_id = trace_id
         # Only the two ids (strings) are kept, not the payload: a payload kept
         # alive by the listener tasks' contexts survives young collections and
         # makes the cyclic GC's full collections more frequent.
@@ -121,6 +123,26 @@ class GatewaySpan(DiscordSpan):
                 if isinstance(user, dict) and user.get("id") is not None:
                     extra[semconv.USER_ID] = str(user["id"])
         return extra
+
+
+class SampledOutGatewaySpan(GatewaySpan):
+    """A gateway event whose trace the sampler dropped on arrival.
+
+    Nothing below it is traced: listener runs and handlers see
+    ``sampled_out`` and do their metrics work only. It still answers for the
+    event (guild and channel for ``set_discord_context``), and on first real
+    use -- a log record, a user's span -- it is the dropped root span with the
+    trace id the decision was made on.
+    """
+
+    __slots__ = ()
+    sampled_out = True
+
+    def materialise(self) -> Span:
+        real = self.real
+        if real is None:
+            real = self.real = recording.dropped_root(self.tracer, self.trace_id or 0)
+        return real
 
 
 def build_parsers(
@@ -172,10 +194,29 @@ def _traced_parser(
     current = CURRENT
     parsing = PARSING
     keep_data = rt.settings.capture_message_content or rt.settings.capture_user_id
+    root_sampler = recording.root_sampler
+    root_bound_bits = recording.ROOT_BOUND_BITS
+
+    def parse_sampled_out(data: Any, trace_id: int) -> None:
+        """The parse of an event whose trace is dropped: its stand-in is in
+        ``spans.CURRENT``, so every task started under it knows at once."""
+        span = SampledOutGatewaySpan(tracer, name, attributes, 0, data, keep_data, trace_id)
+        token = current.set(span)
+        try:
+            return func(data)
+        finally:
+            current.reset(token)
 
     def parse_inherited(data: Any) -> None:
         cell[0] += 1
-        span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data)
+        # the root's sampling decided now (at low rates most events are dropped)
+        trace_id = None
+        rule = root_sampler(tracer)
+        if rule is not None:
+            trace_id = rule[0].generate_trace_id()
+            if trace_id & root_bound_bits >= rule[1]:
+                return parse_sampled_out(data, trace_id)
+        span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
         token = current.set(span)
         try:
             return func(data)
@@ -188,7 +229,13 @@ def _traced_parser(
 
     def parse(data: Any) -> None:
         cell[0] += 1
-        span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data)
+        trace_id = None  # as in parse_inherited
+        rule = root_sampler(tracer)
+        if rule is not None:
+            trace_id = rule[0].generate_trace_id()
+            if trace_id & root_bound_bits >= rule[1]:
+                return parse_sampled_out(data, trace_id)
+        span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
         outer = parsing.span
         parsing.span = span
         try:

@@ -40,7 +40,13 @@ class HandlerSpan(DiscordSpan):
 
 
 class Handler:
-    __slots__ = ("perf_start", "rt", "span", "tokens")
+    """A handler's scope: its span current while it runs, its duration timed.
+
+    ``traced`` is False in metrics-only mode and under an event whose trace is
+    sampled out (the span then only holds the failure and stands for the
+    handler; its parent still makes anything below it dropped)."""
+
+    __slots__ = ("perf_start", "rt", "span", "tokens", "traced")
 
     def __init__(
         self,
@@ -58,8 +64,15 @@ class Handler:
             span.resolve = resolve
         self.span = span
         self.tokens: EnterTokens | Token[DiscordSpan | None]
-        if rt.tracing:
-            self.tokens = start_child(span)
+        self.traced = rt.tracing
+        if self.traced:
+            parent = current()
+            if parent is not None and parent.sampled_out:
+                self.traced = False
+                span.parent = parent
+                self.tokens = CURRENT.set(span)
+            else:
+                self.tokens = start_child(span, parent)
         else:  # no parent needed: it would only matter for materialising
             self.tokens = CURRENT.set(span)
         self.perf_start = time.perf_counter()
@@ -72,7 +85,7 @@ class Handler:
             leave(tokens)
         else:
             CURRENT.reset(tokens)
-        if self.rt.tracing:
+        if self.traced:
             self.span.finish(force=True)
         return duration
 

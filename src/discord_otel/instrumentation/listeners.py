@@ -114,8 +114,13 @@ def _run_event(
     event is dispatched (during the gateway parse) and runs the coroutine it
     returns as a task. The current Discord span -- the parent of this run -- is
     taken now, because the parse keeps it out of the context the task copies
-    (spans.PARSING, see spans.py); without tracing it is not needed."""
-    return _listener_run(self, coro, event_name, current() if _tracing else None, args, kwargs)
+    (spans.PARSING, see spans.py); without tracing it is not needed. Under an
+    event whose trace is sampled out, the run is untraced: the task's context
+    already holds that event (gateway.py), which is all its children need."""
+    parent = current() if _tracing else None
+    if parent is not None and parent.sampled_out:
+        return _run_event_untraced(self, coro, event_name, *args, **kwargs)
+    return _listener_run(self, coro, event_name, parent, args, kwargs)
 
 
 async def _run_event_untraced(

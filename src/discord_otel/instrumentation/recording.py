@@ -40,6 +40,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
 from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor as _MultiProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -76,6 +77,10 @@ _RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
 _KNOWN_PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
 
 
+RootRule = tuple[IdGenerator, int]
+"""A root sampler's rule: trace ids from this generator, sampled below this bound."""
+
+
 class _Pipeline:
     """What a fast start needs from one SDK tracer (read once per tracer)."""
 
@@ -87,6 +92,7 @@ class _Pipeline:
         "random_ids",
         "resource",
         "root_bound",
+        "root_rule",
         "sampler",
         "scope",
         "usual_parent_based",
@@ -118,6 +124,13 @@ class _Pipeline:
         # ... and over one of the SDK's own root samplers: a root is sampled
         # exactly when the low 64 bits of its trace id are below this bound.
         self.root_bound = _root_bound(sampler) if self.usual_parent_based else None
+        # ... what root_sampler answers: that rule, when some roots come out dropped
+        bound = self.root_bound
+        self.root_rule: RootRule | None = (
+            (self.id_generator, bound)
+            if bound is not None and bound <= _TRACE_ID_LOW_BITS
+            else None
+        )
 
 
 _TRACE_ID_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
@@ -188,6 +201,38 @@ _pipelines: dict[int, tuple[object, object, _Pipeline | None]] = {}
 _last_pipeline: tuple[object, object, _Pipeline | None] = (None, None, None)
 
 
+def root_sampler(tracer: trace.Tracer) -> RootRule | None:
+    """How ``tracer``'s sampler decides a root, when it may drop one and the rule
+    is known: ``(id_generator, bound)``, a root being sampled exactly when
+    ``trace_id & ROOT_BOUND_BITS < bound``; else None.
+
+    Lets a caller decide a root's sampling before starting it, and skip the
+    whole trace when it is dropped; a sampled one is then started with that
+    trace id (``start_span(trace_id=...)``)."""
+    pipeline = _pipeline_for(tracer)
+    return pipeline.root_rule if pipeline is not None else None
+
+
+ROOT_BOUND_BITS = _TRACE_ID_LOW_BITS
+"""The bits of a trace id the SDK's ``TraceIdRatioBased`` compares with its bound."""
+
+
+def dropped_root(tracer: trace.Tracer, trace_id: int) -> Span:
+    """The dropped root span a sampler's decision on ``trace_id`` stands for (see
+    :func:`root_sampler`): never exported, but with a valid context, so that logs
+    made under it still carry its trace id and its children are dropped too."""
+    pipeline = _pipeline_for(tracer)
+    if pipeline is None:  # the pipeline changed since the decision: still a dropped span
+        span_id, random_ids = _FALLBACK_IDS.generate_span_id(), True
+    else:
+        span_id, random_ids = pipeline.id_generator.generate_span_id(), pipeline.random_ids
+    context = SpanContext(trace_id, span_id, False, _FLAGS[2 if random_ids else 0])
+    return DroppedSpan(context, tracer)
+
+
+_FALLBACK_IDS = RandomIdGenerator()
+
+
 def start_span(
     tracer: trace.Tracer,
     name: str,
@@ -197,12 +242,15 @@ def start_span(
     links: Sequence[Link] | None = None,
     start_time: int | None = None,
     parent_context: Context | None = None,
+    trace_id: int | None = None,
 ) -> Span:
     """Start a span under ``parent`` (``INVALID_SPAN`` for a root), like
     ``tracer.start_span`` would. ``attributes`` must already be valid attribute
     values (the instrumentation's own); the dict is kept, not copied.
     ``parent_context``, when given, is the context ``parent`` came from (passed
-    to a sampler that needs one)."""
+    to a sampler that needs one). ``trace_id``, for a root, is the one its
+    sampling was decided on (:func:`root_sampler`); the SDK's own path, taken
+    when the pipeline changed since, makes its own."""
     pipeline = _pipeline_for(tracer)
     if pipeline is None:
         return _sdk_start(tracer, name, parent, kind, attributes, links, start_time, parent_context)
@@ -217,7 +265,8 @@ def start_span(
         random_ids = bool(parent_flags & _RANDOM_TRACE_ID)
     else:
         parent_span_context = None
-        trace_id = pipeline.id_generator.generate_trace_id()
+        if trace_id is None:
+            trace_id = pipeline.id_generator.generate_trace_id()
         random_ids = pipeline.random_ids
     if parent_span_context is not None and pipeline.usual_parent_based and not parent_remote:
         if not parent_flags & _SAMPLED:

@@ -97,6 +97,11 @@ class DiscordSpan:
     links: list[Link] | None = None
     # called once just before materialising, to settle the final name/attributes
     resolve: Callable[[DiscordSpan], None] | None = None
+    # a root's trace id when its sampling was decided before it started
+    trace_id: int | None = None
+    # True when the sampler dropped this span's trace as it began: nothing below
+    # it is traced (listener runs and handlers under it do metrics work only)
+    sampled_out: bool = False
 
     def __init__(
         self,
@@ -149,6 +154,7 @@ class DiscordSpan:
                 self.links,
                 self.start_ns,
                 parent_context,
+                self.trace_id,
             )
         except Exception:
             report("materialise")
