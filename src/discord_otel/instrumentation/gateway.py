@@ -197,45 +197,36 @@ def _traced_parser(
     root_sampler = recording.root_sampler
     root_bound_bits = recording.ROOT_BOUND_BITS
 
-    def parse_sampled_out(data: Any, trace_id: int) -> None:
-        """The parse of an event whose trace is dropped: its stand-in is in
-        ``spans.CURRENT``, so every task started under it knows at once."""
-        span = SampledOutGatewaySpan(tracer, name, attributes, 0, data, keep_data, trace_id)
-        token = current.set(span)
-        try:
-            return func(data)
-        finally:
-            current.reset(token)
-
-    def parse_inherited(data: Any) -> None:
+    def parse(data: Any) -> None:
         cell[0] += 1
-        # the root's sampling decided now (at low rates most events are dropped)
+        # The root's sampling is decided now: at low rates most events are
+        # dropped, and a dropped one skips every span below it.
         trace_id = None
         rule = root_sampler(tracer)
         if rule is not None:
-            trace_id = rule[0].generate_trace_id()
+            trace_id = rule[0]()
             if trace_id & root_bound_bits >= rule[1]:
-                return parse_sampled_out(data, trace_id)
+                # Its stand-in goes into CURRENT, whatever the event: every task
+                # started under it knows at once that nothing is traced.
+                dropped = SampledOutGatewaySpan(
+                    tracer, name, attributes, 0, data, keep_data, trace_id
+                )
+                token = current.set(dropped)
+                try:
+                    return func(data)
+                finally:
+                    current.reset(token)
         span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
-        token = current.set(span)
-        try:
-            return func(data)
-        finally:
-            current.reset(token)
-            if span.real is None:
-                span.end_ns = time_ns()
-            else:
-                span.finish()
-
-    def parse(data: Any) -> None:
-        cell[0] += 1
-        trace_id = None  # as in parse_inherited
-        rule = root_sampler(tracer)
-        if rule is not None:
-            trace_id = rule[0].generate_trace_id()
-            if trace_id & root_bound_bits >= rule[1]:
-                return parse_sampled_out(data, trace_id)
-        span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
+        if inherited:
+            token = current.set(span)
+            try:
+                return func(data)
+            finally:
+                current.reset(token)
+                if span.real is None:
+                    span.end_ns = time_ns()
+                else:
+                    span.finish()
         outer = parsing.span
         parsing.span = span
         try:
@@ -247,7 +238,7 @@ def _traced_parser(
             else:
                 span.finish()
 
-    return parse_inherited if inherited else parse
+    return parse
 
 
 def _interaction_parser(

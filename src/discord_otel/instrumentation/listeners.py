@@ -30,9 +30,9 @@ from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
     CURRENT,
+    PARSING,
     PROXY_CONTEXT,
     DiscordSpan,
-    current,
     error_type,
     leave,
     otel_current,
@@ -117,7 +117,11 @@ def _run_event(
     (spans.PARSING, see spans.py); without tracing it is not needed. Under an
     event whose trace is sampled out, the run is untraced: the task's context
     already holds that event (gateway.py), which is all its children need."""
-    parent = current() if _tracing else None
+    parent = None
+    if _tracing:
+        parent = PARSING.span  # spans.current(), inlined: this runs per listener per event
+        if parent is None:
+            parent = CURRENT.get()
     if parent is not None and parent.sampled_out:
         return _run_event_untraced(self, coro, event_name, *args, **kwargs)
     return _listener_run(self, coro, event_name, parent, args, kwargs)

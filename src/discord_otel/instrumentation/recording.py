@@ -25,10 +25,12 @@ the dict is converted on the first such call.
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
 from types import TracebackType
 from typing import Any
@@ -40,7 +42,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, Tracer
 from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor as _MultiProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -77,8 +79,9 @@ _RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
 _KNOWN_PROCESSORS = (BatchSpanProcessor, SimpleSpanProcessor)
 
 
-RootRule = tuple[IdGenerator, int]
-"""A root sampler's rule: trace ids from this generator, sampled below this bound."""
+RootRule = tuple[Callable[[], int], int]
+"""A root sampler's rule: a trace id from this function (0 is not a valid one:
+draw again), sampled when its low 64 bits are below this bound."""
 
 
 class _Pipeline:
@@ -126,11 +129,12 @@ class _Pipeline:
         self.root_bound = _root_bound(sampler) if self.usual_parent_based else None
         # ... what root_sampler answers: that rule, when some roots come out dropped
         bound = self.root_bound
-        self.root_rule: RootRule | None = (
-            (self.id_generator, bound)
-            if bound is not None and bound <= _TRACE_ID_LOW_BITS
-            else None
-        )
+        self.root_rule: RootRule | None = None
+        if bound is not None and bound <= _TRACE_ID_LOW_BITS:
+            generate: Callable[[], int] = self.id_generator.generate_trace_id
+            if type(self.id_generator) is RandomIdGenerator:  # its draw, without its frame
+                generate = functools.partial(random.getrandbits, 128)
+            self.root_rule = (generate, bound)
 
 
 _TRACE_ID_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
@@ -208,8 +212,16 @@ def root_sampler(tracer: trace.Tracer) -> RootRule | None:
 
     Lets a caller decide a root's sampling before starting it, and skip the
     whole trace when it is dropped; a sampled one is then started with that
-    trace id (``start_span(trace_id=...)``)."""
-    pipeline = _pipeline_for(tracer)
+    trace id (``start_span(trace_id=...)``). Asked once per gateway event:
+    the usual case -- the tracer asked last, its processors unchanged -- is
+    answered without :func:`_pipeline_for`'s frame."""
+    tracer_last, processors_last, pipeline = _last_pipeline
+    if (
+        tracer_last is not tracer
+        or pipeline is None
+        or processors_last is not tracer.span_processor._span_processors  # type: ignore[attr-defined]
+    ):
+        pipeline = _pipeline_for(tracer)
     return pipeline.root_rule if pipeline is not None else None
 
 
@@ -226,6 +238,8 @@ def dropped_root(tracer: trace.Tracer, trace_id: int) -> Span:
         span_id, random_ids = _FALLBACK_IDS.generate_span_id(), True
     else:
         span_id, random_ids = pipeline.id_generator.generate_span_id(), pipeline.random_ids
+    if not trace_id:  # drawn as 0 (the invalid id): any other will do
+        trace_id = _FALLBACK_IDS.generate_trace_id()
     context = SpanContext(trace_id, span_id, False, _FLAGS[2 if random_ids else 0])
     return DroppedSpan(context, tracer)
 
@@ -265,7 +279,7 @@ def start_span(
         random_ids = bool(parent_flags & _RANDOM_TRACE_ID)
     else:
         parent_span_context = None
-        if trace_id is None:
+        if not trace_id:  # none decided on (or drawn as 0, the invalid id)
             trace_id = pipeline.id_generator.generate_trace_id()
         random_ids = pipeline.random_ids
     if parent_span_context is not None and pipeline.usual_parent_based and not parent_remote:
