@@ -236,7 +236,13 @@ def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Context] | Non
     template = str(route.path)
     if otel_current() is PROXY_CONTEXT:  # the usual case: a Discord span is current
         discord_span = current()
-        parent = discord_span.materialise() if discord_span is not None else INVALID_SPAN
+        parent: Span
+        if discord_span is None:
+            parent = INVALID_SPAN
+        elif discord_span.sampled_out:  # known dropped: no span, nothing to look up
+            return _Call(template, None), None
+        else:
+            parent = discord_span.materialise()
     else:
         parent = trace.get_current_span()
     span = recording.dropped_child(rt.tracer, parent)
