@@ -55,7 +55,14 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 from opentelemetry.util.types import Attributes
 
-__all__ = ["EncodedSpans", "encode_spans", "install", "installed", "uninstall"]
+__all__ = [
+    "EncodedSpans",
+    "encode_spans",
+    "install",
+    "installed",
+    "reads_fields_directly",
+    "uninstall",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -365,9 +372,13 @@ _ACCESSORS: Final = (
     "dropped_links",
 )
 _direct_types: dict[type, bool] = {}
+# containers that are never a BoundedAttributes / BoundedList (so drop nothing)
+_PLAIN_CONTAINERS: Final = frozenset({dict, tuple, list, type(None)})
 
 
-def _reads_fields_directly(cls: type) -> bool:
+def reads_fields_directly(cls: type) -> bool:
+    """Whether ``cls``'s public accessors are the stock ``ReadableSpan`` ones, so
+    that its ``_name``, ``_attributes``, ... can be read directly."""
     direct = _direct_types.get(cls)
     if direct is None:
         direct = issubclass(cls, ReadableSpan) and all(
@@ -420,12 +431,13 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     bounded_attributes = BoundedAttributes
     bounded_list: Any = BoundedList  # Any: the fast path reads its private deque
     span_context_type = SpanContext
+    plain_containers = _PLAIN_CONTAINERS
 
     events: Any
     links: Any
     for span in spans:
         s: Any = span
-        if _direct_types.get(type(s)) or _reads_fields_directly(type(s)):
+        if _direct_types.get(type(s)) or reads_fields_directly(type(s)):
             context = s._context
             name = s._name
             kind = s._kind
@@ -433,24 +445,28 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
             start = s._start_time
             end = s._end_time
             attributes = s._attributes
+            # The stock dropped_* properties count only in a BoundedAttributes /
+            # BoundedList (an ABC isinstance each): a plain container drops nothing.
             if type(attributes) is bounded_attributes:
                 items: Iterable[tuple[Any, Any]] = attributes._dict.items()
                 dropped_attributes = attributes.dropped
             else:
                 items = attributes.items() if attributes else ()
-                dropped_attributes = s.dropped_attributes
+                dropped_attributes = (
+                    0 if type(attributes) in plain_containers else s.dropped_attributes
+                )
             events = s._events
             if type(events) is bounded_list:
                 dropped_events = events.dropped
                 events = events._dq
             else:
-                dropped_events = s.dropped_events
+                dropped_events = 0 if type(events) in plain_containers else s.dropped_events
             links = s._links
             if type(links) is bounded_list:
                 dropped_links = links.dropped
                 links = links._dq
             else:
-                dropped_links = s.dropped_links
+                dropped_links = 0 if type(links) in plain_containers else s.dropped_links
             status = s._status
             resource = s._resource
             scope = s._instrumentation_scope

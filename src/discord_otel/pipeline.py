@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
@@ -37,6 +38,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
 
+from discord_otel.otlp_encoding import reads_fields_directly
 from discord_otel.scrub import scrub_attributes, scrub_text
 
 logger = logging.getLogger(__name__)
@@ -125,11 +127,17 @@ def _queue_length(processor: Any) -> int:
 def _scrub_span(span: ReadableSpan) -> ReadableSpan:
     """The span itself, or a copy with every secret redacted."""
     # Runs on every exported span: each property below builds a new object
-    # (a mapping proxy, a tuple), so each is read once, and only when needed.
-    name = span.name
+    # (a mapping proxy, a tuple), so each is read once, and only when needed;
+    # where they are the stock accessors, the fields themselves are read.
+    direct = reads_fields_directly(type(span))
+    s: Any = span
+    name = s._name if direct else span.name
     clean_name = scrub_text(name)
-    attributes = scrub_attributes(span.attributes)
-    span_events = span.events
+    raw_attributes = s._attributes if direct else span.attributes
+    if type(raw_attributes) is BoundedAttributes:  # its own dict: no ABC items view
+        raw_attributes = raw_attributes._dict
+    attributes = scrub_attributes(raw_attributes)
+    span_events = s._events if direct else span.events
     events: list[Event] | None = None
     if span_events:
         for index, event in enumerate(span_events):
@@ -138,7 +146,7 @@ def _scrub_span(span: ReadableSpan) -> ReadableSpan:
                 if events is None:
                     events = list(span_events)
                 events[index] = Event(event.name, clean, event.timestamp)
-    status = span.status
+    status = s._status if direct else span.status
     description = status.description
     clean_description = scrub_text(description) if description else description
     if (

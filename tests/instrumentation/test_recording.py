@@ -384,7 +384,7 @@ def test_our_spans_encode_to_the_stock_otlp_message() -> None:
     child.end()
     root.end()
     spans = exporter.get_finished_spans()
-    assert otlp_encoding._reads_fields_directly(recording.RecordingSpan)  # the cheap path
+    assert otlp_encoding.reads_fields_directly(recording.RecordingSpan)  # the cheap path
     fast = ExportTraceServiceRequest.FromString(
         otlp_encoding.encode_spans(spans).SerializeToString()
     )
