@@ -57,6 +57,7 @@ from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME, SE
 
 from discord_otel import semconv
 from discord_otel.config import DiscordOtelSettings
+from discord_otel.otlp_transport import transport_arguments
 from discord_otel.pipeline import (
     CountingLogExporter,
     CountingMetricExporter,
@@ -146,7 +147,7 @@ def _make_exporter(cls: type, timeout_variable: str) -> Any:
         if cls.__module__.startswith("opentelemetry.exporter.otlp")
         else {}
     )
-    return cls(**kwargs)
+    return cls(**kwargs, **transport_arguments(cls))
 
 
 def _prometheus_reader(address: tuple[str, int]) -> MetricReader | None:

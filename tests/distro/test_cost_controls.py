@@ -10,7 +10,7 @@ import subprocess
 from tests.distro.conftest import VENV_BIN, bot_env
 
 PROBE = """
-import gc, json, logging
+import gc, json, logging, sys
 import discord.http
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -26,6 +26,7 @@ print(json.dumps({
     "frozen": gc.get_freeze_count(),
     "asyncpg_spans": AsyncPGInstrumentor().is_instrumented_by_opentelemetry,
     "asyncpg_metrics": AsyncPGMetricsInstrumentor().is_instrumented_by_opentelemetry,
+    "requests_imported": "requests" in sys.modules,
 }))
 """
 
@@ -52,6 +53,14 @@ def test_default_mode_instruments_traces_and_freezes_startup_objects() -> None:
     assert probe["asyncpg_metrics"] is True
     assert isinstance(probe["frozen"], int)
     assert probe["frozen"] > 10_000
+    # the OTLP/HTTP exporters send through urllib3: requests (~4 MB) is never imported
+    assert probe["requests_imported"] is False
+
+
+def test_a_proxy_keeps_the_requests_transport() -> None:
+    probe = _probe({"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"})
+    assert probe["tracing"] is True
+    assert probe["requests_imported"] is True
 
 
 def test_sdk_disabled_installs_no_hook_and_no_handler() -> None:
