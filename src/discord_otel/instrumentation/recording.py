@@ -92,12 +92,14 @@ class _Pipeline:
         "id_generator",
         "limits",
         "max_attributes",
+        "new_span_id",
         "random_ids",
         "resource",
         "root_bound",
         "root_rule",
         "sampler",
         "scope",
+        "standard_ids",
         "usual_parent_based",
     )
 
@@ -128,16 +130,25 @@ class _Pipeline:
         # exactly when the low 64 bits of its trace id are below this bound.
         self.root_bound = _root_bound(sampler) if self.usual_parent_based else None
         # ... what root_sampler answers: that rule, when some roots come out dropped
+        # The SDK's RandomIdGenerator: its draws, without its frames (a draw of 0,
+        # the invalid id, is for the caller to repeat).
+        self.standard_ids = type(self.id_generator) is RandomIdGenerator
+        self.new_span_id: Callable[[], int] = (
+            functools.partial(random.getrandbits, 64)
+            if self.standard_ids
+            else self.id_generator.generate_span_id
+        )
         bound = self.root_bound
         self.root_rule: RootRule | None = None
         if bound is not None and bound <= _TRACE_ID_LOW_BITS:
             generate: Callable[[], int] = self.id_generator.generate_trace_id
-            if type(self.id_generator) is RandomIdGenerator:  # its draw, without its frame
+            if self.standard_ids:
                 generate = functools.partial(random.getrandbits, 128)
             self.root_rule = (generate, bound)
 
 
 _TRACE_ID_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
+_new_tuple = tuple.__new__
 
 
 def _root_bound(sampler: Sampler) -> int | None:
@@ -265,10 +276,19 @@ def start_span(
     to a sampler that needs one). ``trace_id``, for a root, is the one its
     sampling was decided on (:func:`root_sampler`); the SDK's own path, taken
     when the pipeline changed since, makes its own."""
-    pipeline = _pipeline_for(tracer)
+    # _pipeline_for's usual case inlined (as in root_sampler): one frame less per span
+    tracer_last, processors_last, pipeline = _last_pipeline
+    if (
+        tracer_last is not tracer
+        or pipeline is None
+        or processors_last is not tracer.span_processor._span_processors  # type: ignore[attr-defined]
+    ):
+        pipeline = _pipeline_for(tracer)
     if pipeline is None:
         return _sdk_start(tracer, name, parent, kind, attributes, links, start_time, parent_context)
-    parent_span_context: SpanContext | None = parent.get_span_context()
+    parent_span_context: SpanContext | None = (
+        parent._context if type(parent) is RecordingSpan else parent.get_span_context()
+    )
     assert parent_span_context is not None
     # unpacked at once (see dropped_child) rather than by six property calls
     parent_trace_id, _, parent_remote, parent_flags, parent_state, parent_valid = (
@@ -306,13 +326,22 @@ def start_span(
         trace_state = result.trace_state
         if sampled and result.attributes:
             attributes = dict(result.attributes)
-    span_context = SpanContext(
-        trace_id,
-        pipeline.id_generator.generate_span_id(),
-        False,
-        _FLAGS[(1 if sampled else 0) | (2 if random_ids else 0)],
-        trace_state if trace_state is not None else _EMPTY_TRACE_STATE,
-    )
+    flags = _FLAGS[(1 if sampled else 0) | (2 if random_ids else 0)]
+    if trace_state is None:
+        trace_state = _EMPTY_TRACE_STATE
+    if pipeline.standard_ids:
+        # The SDK's RandomIdGenerator, drawn without its frame (0, the invalid id:
+        # drawn again), and a SpanContext built as its __new__ does: the ids are
+        # known valid (the trace id from a valid parent, the generator or a root
+        # decision that drew it the same way), so is_valid is True.
+        span_id = pipeline.new_span_id() or pipeline.id_generator.generate_span_id()
+        span_context: SpanContext = _new_tuple(
+            SpanContext, (trace_id, span_id, False, flags, trace_state, True)
+        )
+    else:
+        span_context = SpanContext(
+            trace_id, pipeline.id_generator.generate_span_id(), False, flags, trace_state
+        )
     if not sampled:
         if pipeline.usual_parent_based:
             return DroppedSpan(span_context, tracer)
