@@ -5,6 +5,8 @@ from __future__ import annotations
 from opentelemetry.trace import SpanKind, StatusCode
 from tests.instrumentation.conftest import Harness, Telemetry
 
+from discord_otel.instrumentation import runtime
+
 
 async def test_prefix_command_trace(telemetry: Telemetry, harness: Harness) -> None:
     calls = await harness.sim.send_message("!ping")
@@ -169,6 +171,12 @@ async def test_buttons_selects_and_links(telemetry: Telemetry, harness: Harness)
     assert [link.context.span_id for link in click.links] == [command.context.span_id]
     select = telemetry.one("component Confirm.colour")
     assert select.attributes["discord.component.type"] == "select"
+    # only messages with components are remembered for links: a plain reply is not
+    remembered = len(runtime.active.message_spans) if runtime.active else -1
+    await harness.sim.send_message("!ping")
+    await telemetry.settle(lambda: telemetry.named("command ping"))
+    assert runtime.active is not None
+    assert len(runtime.active.message_spans) == remembered > 0
 
 
 async def test_view_error_reaches_on_error(telemetry: Telemetry, harness: Harness) -> None:

@@ -148,13 +148,15 @@ async def _rate_limited(original: Callable[..., Any], call: _Call, response: Any
 
 
 def _message_id(result: Any) -> int | None:
-    if not isinstance(result, dict):
+    """The id of the message a REST call returned, if it has components (only
+    those can lead to a component interaction to link back)."""
+    if type(result) is not dict:
         return None
     resource = result.get("resource")
-    message = resource.get("message") if isinstance(resource, dict) else None
+    message = resource.get("message") if type(resource) is dict else None
     if message is None and "channel_id" in result and "author" in result:
         message = result
-    if isinstance(message, dict) and message.get("id") is not None:
+    if type(message) is dict and message.get("components") and message.get("id") is not None:
         try:
             return int(message["id"])
         except (TypeError, ValueError):
