@@ -490,8 +490,9 @@ def instructions_report(
         "command, REST reply included), and relative to the bot alone in brackets. Each "
         "is the difference between two runs over the difference in events fed "
         f"({sizes} events, warm-up added), so start-up and exit cancel out. Unlike time "
-        "on a shared machine, the counts repeat to within about 1% (hash seed fixed; 2% "
-        "for the 10% sampled mode on W2, whose sampling is random). They leave out cache "
+        "on a shared machine, the counts repeat to within about 1% (hash seed fixed, and "
+        "random seeded: the 10% sampled mode keeps the same commands while the code is "
+        "unchanged). They leave out cache "
         "misses, the exporters' wait on HTTP and metric exports: the metric export "
         "interval is 600 s in these runs, since under valgrind (some 50 times slower) "
         "a 5 s interval would export far more often per event than at full speed.",
