@@ -11,8 +11,12 @@ knows its shard id without looking it up.
 
 Per event the wrapper costs one integer increment (all events), plus for traced
 events a :class:`GatewaySpan` (a start timestamp, nothing exported unless
-something needs it) held in ``spans.CURRENT`` while the parser runs, so the
-listener, command and component tasks discord.py creates inherit it.
+something needs it) held while the parser runs -- in ``spans.PARSING``, or in
+``spans.CURRENT`` for events whose parsers start tasks of their own -- so the
+listener, command and component tasks discord.py creates find it. Under a ratio
+sampler the event's trace is decided as it arrives (``recording.root_sampler``):
+a dropped event holds a :class:`SampledOutGatewaySpan` in ``spans.CURRENT``
+instead, and nothing below it is traced.
 """
 
 from __future__ import annotations
