@@ -129,7 +129,6 @@ class _Pipeline:
         # ... and over one of the SDK's own root samplers: a root is sampled
         # exactly when the low 64 bits of its trace id are below this bound.
         self.root_bound = _root_bound(sampler) if self.usual_parent_based else None
-        # ... what root_sampler answers: that rule, when some roots come out dropped
         # The SDK's RandomIdGenerator: its draws, without its frames (a draw of 0,
         # the invalid id, is for the caller to repeat).
         self.standard_ids = type(self.id_generator) is RandomIdGenerator
@@ -138,6 +137,7 @@ class _Pipeline:
             if self.standard_ids
             else self.id_generator.generate_span_id
         )
+        # What root_sampler answers: the root rule, when some roots come out dropped.
         bound = self.root_bound
         self.root_rule: RootRule | None = None
         if bound is not None and bound <= _TRACE_ID_LOW_BITS:
@@ -218,7 +218,7 @@ _last_pipeline: tuple[object, object, _Pipeline | None] = (None, None, None)
 
 def root_sampler(tracer: trace.Tracer) -> RootRule | None:
     """How ``tracer``'s sampler decides a root, when it may drop one and the rule
-    is known: ``(id_generator, bound)``, a root being sampled exactly when
+    is known: ``(draw_trace_id, bound)``, a root being sampled exactly when
     ``trace_id & ROOT_BOUND_BITS < bound``; else None.
 
     Lets a caller decide a root's sampling before starting it, and skip the
