@@ -11,8 +11,7 @@ knows its shard id without looking it up.
 
 Per event the wrapper costs one integer increment (all events), plus for traced
 events a :class:`GatewaySpan` (a start timestamp, nothing exported unless
-something needs it) held while the parser runs -- in ``spans.PARSING``, or in
-``spans.CURRENT`` for events whose parsers start tasks of their own -- so the
+something needs it) held in ``spans.CURRENT`` while the parser runs, so the
 listener, command and component tasks discord.py creates find it. Under a ratio
 sampler the event's trace is decided as it arrives (``recording.root_sampler``):
 a dropped event holds a :class:`SampledOutGatewaySpan` in ``spans.CURRENT``
@@ -41,7 +40,6 @@ from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
     CURRENT,
-    PARSING,
     PROXY,
     PROXY_CONTEXT,
     ROLE_GATEWAY,
@@ -51,10 +49,6 @@ from discord_otel.instrumentation.spans import (
 Parser = Callable[[Any], None]
 
 _INTERACTION_TYPES = {t.value: t.name for t in discord.InteractionType}
-# Events whose parsers start tasks of their own (guild chunking and its dispatch;
-# READY's delayed on_ready; interactions' command, view and modal tasks): their
-# span goes into spans.CURRENT so those tasks inherit it.
-_TASK_STARTING_EVENTS = frozenset({"GUILD_CREATE", "INTERACTION_CREATE", "READY"})
 
 # websockets whose parsers we replaced, to put discord.py's dict back
 _instrumented_ws: weakref.WeakSet[DiscordWebSocket] = weakref.WeakSet()
@@ -163,9 +157,7 @@ def build_parsers(
         elif not tracing or event in rt.untraced:
             wrapped[event] = _counting_parser(func, cell)
         else:
-            wrapped[event] = _traced_parser(
-                rt, event, shard, func, cell, inherited=event in _TASK_STARTING_EVENTS
-            )
+            wrapped[event] = _traced_parser(rt, event, shard, func, cell)
     return wrapped
 
 
@@ -183,11 +175,10 @@ def _traced_parser(
     shard: int,
     func: Parser,
     cell: list[int],
-    inherited: bool = False,
 ) -> Parser:
-    """A parser holding the event's span while it runs: in ``spans.CURRENT`` when
-    ``inherited`` (tasks discord.py starts during the parse take it with their
-    context: interactions), else in the cheaper ``spans.PARSING`` slot."""
+    """A parser holding the event's span in ``spans.CURRENT`` while it runs: the
+    listener, command, view and modal tasks discord.py starts during the parse
+    take it with their context."""
     tracer = rt.tracer
     name = semconv.SPAN_GATEWAY.format(event=event)
     attributes: dict[str, types.AttributeValue] = {
@@ -196,7 +187,6 @@ def _traced_parser(
     }
     time_ns = time.time_ns
     current = CURRENT
-    parsing = PARSING
     keep_data = rt.settings.capture_message_content or rt.settings.capture_user_id
     root_sampler = recording.root_sampler
     root_bound_bits = recording.ROOT_BOUND_BITS
@@ -210,33 +200,21 @@ def _traced_parser(
         if rule is not None:
             trace_id = rule[0]()
             if trace_id & root_bound_bits >= rule[1]:
-                # Its stand-in goes into CURRENT, whatever the event: every task
-                # started under it knows at once that nothing is traced.
-                dropped = SampledOutGatewaySpan(
-                    tracer, name, attributes, 0, data, keep_data, trace_id
+                # Every task started under its stand-in knows at once that
+                # nothing is traced.
+                token = current.set(
+                    SampledOutGatewaySpan(tracer, name, attributes, 0, data, keep_data, trace_id)
                 )
-                token = current.set(dropped)
                 try:
                     return func(data)
                 finally:
                     current.reset(token)
         span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
-        if inherited:
-            token = current.set(span)
-            try:
-                return func(data)
-            finally:
-                current.reset(token)
-                if span.real is None:
-                    span.end_ns = time_ns()
-                else:
-                    span.finish()
-        outer = parsing.span
-        parsing.span = span
+        token = current.set(span)
         try:
             return func(data)
         finally:
-            parsing.span = outer
+            current.reset(token)
             if span.real is None:
                 span.end_ns = time_ns()
             else:
@@ -254,7 +232,7 @@ def _interaction_parser(
     tracing: bool,
 ) -> Parser:
     inner = (
-        _traced_parser(rt, event, shard, func, cell, inherited=True)
+        _traced_parser(rt, event, shard, func, cell)
         if tracing and event not in rt.untraced
         else _counting_parser(func, cell)
     )
@@ -276,7 +254,7 @@ def _ready_parser(
     rt: runtime.Runtime, client: Any, shard: int, func: Parser, cell: list[int], tracing: bool
 ) -> Parser:
     inner = (
-        _traced_parser(rt, "READY", shard, func, cell, inherited=True)
+        _traced_parser(rt, "READY", shard, func, cell)
         if tracing and "READY" not in rt.untraced
         else _counting_parser(func, cell)
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from bisect import bisect_left
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from contextvars import Token
 from time import perf_counter, time_ns
 from typing import Any
@@ -30,7 +30,6 @@ from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
     CURRENT,
-    PARSING,
     PROXY_CONTEXT,
     DiscordSpan,
     error_type,
@@ -89,7 +88,7 @@ def _listener(rt: runtime.Runtime, name: str) -> _Listener:
     return found
 
 
-_tracing = False  # whether listener runs get a span: only then is their parent needed
+_tracing = False  # whether listener runs get a span
 
 
 def refresh() -> None:
@@ -107,72 +106,22 @@ def _chosen_run_event() -> Callable[..., Any]:
     return _run_event if _tracing else _run_event_untraced
 
 
-def _run_event(
-    self: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any
-) -> Coroutine[Any, Any, None]:
-    """``Client._run_event``: discord.py's ``_schedule_event`` calls it while the
-    event is dispatched (during the gateway parse) and runs the coroutine it
-    returns as a task. The current Discord span -- the parent of this run -- is
-    taken now, because the parse keeps it out of the context the task copies
-    (spans.PARSING, see spans.py); without tracing it is not needed. Under an
-    event whose trace is sampled out, the run is untraced: the task's context
-    already holds that event (gateway.py), which is all its children need."""
-    parent = None
-    if _tracing:
-        parent = PARSING.span  # spans.current(), inlined: this runs per listener per event
-        if parent is None:
-            parent = CURRENT.get()
-    if parent is not None and parent.sampled_out:
-        return _run_event_untraced(self, coro, event_name, *args, **kwargs)
-    return _listener_run(self, coro, event_name, parent, args, kwargs)
-
-
-async def _run_event_untraced(
+async def _run_event(
     self: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any
 ) -> None:
-    """``Client._run_event`` while nothing is traced: :func:`_listener_run`
-    without its span, and with discord.py's own signature, so that no
-    scheduling shim runs per listener."""
-    listener = _listeners.get(event_name)
-    if listener is None:
-        listener = _new_listener(event_name)
-    start = perf_counter()
-    try:
-        await coro(*args, **kwargs)
-    except asyncio.CancelledError:
-        pass
-    except Exception as exc:
-        _record_error(listener, None, exc, perf_counter() - start)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.on_error(event_name, *args, **kwargs)
-        return
-    duration = perf_counter() - start
-    if listener is not None:  # inlined FastHistogram.record, as in _listener_run
-        series = listener.series
-        series.counts[bisect_left(listener.bounds, duration)] += 1
-        series.total += duration
-        if duration < series.low:
-            series.low = duration
-        if duration > series.high:
-            series.high = duration
-
-
-async def _listener_run(
-    self: Any,
-    coro: Callable[..., Any],
-    event_name: str,
-    parent: DiscordSpan | None,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> None:
-    """One listener run, timed and, when tracing, under a deferred span.
+    """``Client._run_event`` while tracing: one listener run, timed, under a
+    deferred span.
 
     Same behaviour as discord.py's ``_run_event`` (2.0 to 2.7): run the
     listener, ignore ``CancelledError``, hand any other exception to
     ``self.on_error``. It replaces ``_run_event`` rather than wrapping it
     because a wrapper around ``_run_event`` never sees the listener's
     exception, and a wrapper around the listener costs a coroutine per run on
-    the hottest path of the bot.
+    the hottest path of the bot. It is the coroutine discord.py schedules as a
+    task, so nothing of ours runs when the event is dispatched: the parent --
+    the event's span, held in ``spans.CURRENT`` while it is parsed -- comes
+    with the context the task copied. Under an event whose trace is sampled out
+    the run only does its metrics work.
     """
     listener = _listeners.get(event_name)
     if listener is None:
@@ -181,21 +130,23 @@ async def _listener_run(
     token = None
     otel_token = None
     if listener is not None and listener.tracing:
-        try:
-            # DiscordSpan.__init__ inlined (one frame less per run on the hottest path)
-            span = _new_span(DiscordSpan)
-            span.tracer = listener.tracer
-            span.name = listener.span_name
-            span.attributes = listener.attributes
-            span.start_ns = time_ns()
-            span.real = span.end_ns = span.error = None
-            if otel_current() is PROXY_CONTEXT:  # start_child's usual case, inlined
-                span.parent = parent
-                token = CURRENT.set(span)
-            else:
-                token, otel_token = start_child(span, parent)
-        except Exception:
-            report("listener start")
+        parent = CURRENT.get()
+        if parent is None or not parent.sampled_out:
+            try:
+                # DiscordSpan.__init__ inlined (one frame less per run on the hottest path)
+                span = _new_span(DiscordSpan)
+                span.tracer = listener.tracer
+                span.name = listener.span_name
+                span.attributes = listener.attributes
+                span.start_ns = time_ns()
+                span.real = span.end_ns = span.error = None
+                if otel_current() is PROXY_CONTEXT:  # start_child's usual case, inlined
+                    span.parent = parent
+                    token = CURRENT.set(span)
+                else:
+                    token, otel_token = start_child(span, parent)
+            except Exception:
+                report("listener start")
     start = perf_counter()
     try:
         await coro(*args, **kwargs)
@@ -228,6 +179,35 @@ async def _listener_run(
                 report("listener end")
         else:
             _leave(span, token, otel_token)
+
+
+async def _run_event_untraced(
+    self: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any
+) -> None:
+    """``Client._run_event`` while nothing is traced: :func:`_run_event` without
+    its span (metrics only: no parent lookup, no span checks per run)."""
+    listener = _listeners.get(event_name)
+    if listener is None:
+        listener = _new_listener(event_name)
+    start = perf_counter()
+    try:
+        await coro(*args, **kwargs)
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        _record_error(listener, None, exc, perf_counter() - start)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.on_error(event_name, *args, **kwargs)
+        return
+    duration = perf_counter() - start
+    if listener is not None:  # inlined FastHistogram.record, as in _run_event
+        series = listener.series
+        series.counts[bisect_left(listener.bounds, duration)] += 1
+        series.total += duration
+        if duration < series.low:
+            series.low = duration
+        if duration > series.high:
+            series.high = duration
 
 
 def _leave(

@@ -23,20 +23,15 @@ discord.py creates while dispatching copy both variables, so a listener run only
 sets ``CURRENT``. Where the proxy is not in the context (e.g. a task started in
 ``setup_hook``), :func:`enter` attaches it.
 
-While a gateway event other than an interaction is parsed, its span is held in
-:data:`PARSING` (a per-thread slot) rather than in ``CURRENT``: setting a
-context variable allocates a new context mapping (two GC-tracked objects) that
-every listener task created during the parse keeps alive until it runs, which on
-a busy gateway keeps thousands of them in the young generations and makes the
-cyclic GC run more often (measured: +17% collections on a message flood).
-Listener runs take their parent when discord.py schedules them (see
-listeners.py); :func:`current` looks in both places. Interactions still set
-``CURRENT``: discord.py starts their command, view and modal tasks itself.
+While a gateway event is parsed, its span is held in ``CURRENT``: every task
+discord.py starts during the parse (listener runs, interactions' command, view
+and modal tasks) copies it with its context, so a listener run reads its parent
+when it starts, and nothing of ours runs when discord.py schedules it
+(listeners.py).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
@@ -290,12 +285,6 @@ class _CurrentDiscordSpan(Span):
         return f"CurrentDiscordSpan({current()!r})"
 
 
-class _Parsing(threading.local):
-    """The gateway event being parsed on this thread (see the module docstring)."""
-
-    span: DiscordSpan | None = None
-
-
 def _current_context_reader() -> Callable[[], Context]:
     """The OpenTelemetry context getter: its ContextVar's own ``get`` when the
     runtime context is the default contextvars one (two Python frames less)."""
@@ -314,18 +303,11 @@ otel_current = _current_context_reader()
 """The current OpenTelemetry context (``opentelemetry.context.get_current``)."""
 
 CURRENT: ContextVar[DiscordSpan | None] = ContextVar("discord_otel_current_span", default=None)
-PARSING = _Parsing()
 
-
-def current() -> DiscordSpan | None:
-    """The innermost Discord span: the event being parsed on this thread, else
-    this task's. A parse runs synchronously, so while one is under way it is the
-    innermost, also when the task parsing it has a span of its own (a bot or a
-    test feeding gateway payloads from a listener)."""
-    span = PARSING.span
-    if span is None:
-        span = CURRENT.get()
-    return span
+current: Callable[[], DiscordSpan | None] = CURRENT.get
+"""The innermost Discord span of this task (the event being parsed, while a parse
+runs: also when the task parsing it has a span of its own, as a bot or a test
+feeding gateway payloads from a listener does). ``CURRENT.get`` itself: no frame."""
 
 
 PROXY = _CurrentDiscordSpan()
