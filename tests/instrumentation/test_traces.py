@@ -254,3 +254,38 @@ async def test_no_token_anywhere(telemetry: Telemetry, harness: Harness) -> None
         )
         for token in tokens:
             assert token not in text, span.name
+
+
+async def test_rest_span_is_current_during_the_call(telemetry: Telemetry, harness: Harness) -> None:
+    """discord.py's own log lines inside a REST call (``discord.http`` at DEBUG)
+    are made while the call's span is current: its trace and span id."""
+    import logging
+
+    from opentelemetry import trace
+
+    seen: list[tuple[str, int, int]] = []
+
+    class Capture(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            context = trace.get_current_span().get_span_context()
+            seen.append((record.getMessage(), context.trace_id, context.span_id))
+            return True
+
+    logger = logging.getLogger("discord.http")
+    capture = Capture()
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addFilter(capture)
+    try:
+        await harness.sim.send_message("!settings show")
+        await telemetry.settle(lambda: telemetry.named("POST /channels/{channel_id}/messages"))
+    finally:
+        logger.removeFilter(capture)
+        logger.setLevel(level)
+    rest = telemetry.one("POST /channels/{channel_id}/messages")
+    assert telemetry.parent(rest).name == "command settings show"
+    returned = [entry for entry in seen if "has returned 200" in entry[0]]
+    assert returned, seen
+    assert {(trace_id, span_id) for _, trace_id, span_id in returned} == {
+        (rest.context.trace_id, rest.context.span_id)
+    }

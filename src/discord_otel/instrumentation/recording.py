@@ -388,6 +388,8 @@ def dropped_child(tracer: trace.Tracer, parent: Span) -> Span | None:
     skip preparing the attributes of a span that will never record."""
     if type(parent) is DroppedSpan and parent.tracer is tracer:
         return parent  # the usual case in a sampled-out trace: nothing to look up
+    if type(parent) is RecordingSpan:
+        return None  # ours are sampled (else they are not RecordingSpans)
     pipeline = _pipeline_for(tracer)
     if pipeline is None or not pipeline.usual_parent_based:
         return None
@@ -434,11 +436,18 @@ def exception_type(exc: BaseException) -> str:
 
 
 def set_internal(span: Span, key: str, value: types.AttributeValue) -> None:
-    """Set an attribute the instrumentation made on any span (cheaply on ours)."""
+    """Set an attribute the instrumentation made (already a valid value) on any
+    span: on ours, straight into its plain dict while it has room."""
     if type(span) is RecordingSpan:
-        span.set_internal(key, value)
-    else:
-        span.set_attribute(key, value)
+        if span._end_time is not None:
+            return
+        attributes = span._attributes
+        if type(attributes) is dict and (
+            key in attributes or len(attributes) < span._pipeline.max_attributes
+        ):
+            attributes[key] = value
+            return
+    span.set_attribute(key, value)
 
 
 def add_internal_event(span: Span, name: str, attributes: dict[str, types.AttributeValue]) -> None:
@@ -481,18 +490,6 @@ class RecordingSpan(Span, ReadableSpan):
         self._pipeline = pipeline
 
     # --- what the instrumentation itself uses ---------------------------------
-    def set_internal(self, key: str, value: types.AttributeValue) -> None:
-        """Set an attribute the instrumentation made (already a valid value)."""
-        if self._end_time is not None:
-            return
-        attributes = self._attributes
-        if type(attributes) is dict and (
-            key in attributes or len(attributes) < self._pipeline.max_attributes
-        ):
-            attributes[key] = value
-        else:
-            self.set_attribute(key, value)
-
     def add_internal_event(self, name: str, attributes: dict[str, types.AttributeValue]) -> None:
         """Add an event the instrumentation made (valid values, within the limits)."""
         if self._end_time is not None:

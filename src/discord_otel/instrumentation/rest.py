@@ -39,7 +39,6 @@ import discord.http
 import discord.webhook.async_
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
@@ -47,8 +46,15 @@ from discord_otel.instrumentation import recording, runtime
 from discord_otel.instrumentation.handlers import current_handler
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
+from discord_otel.instrumentation.recording import RecordingSpan
 from discord_otel.instrumentation.safety import report
-from discord_otel.instrumentation.spans import PROXY_CONTEXT, current, otel_current
+from discord_otel.instrumentation.spans import (
+    CURRENT,
+    PROXY_CONTEXT,
+    current,
+    otel_current,
+    standing_for,
+)
 
 INTERACTION_CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
 
@@ -227,16 +233,23 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
             if call_token is not None:
                 _CALL.reset(call_token)
             if token is not None:
-                otel_context.detach(token)
+                if token.var is CURRENT:
+                    CURRENT.reset(token)
+                else:
+                    otel_context.detach(token)
 
     functools.update_wrapper(request, original)  # also sets __wrapped__
     return request
 
 
-def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Context] | None]:
-    """When tracing: the call's record with its span, made current (the token)."""
+def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Any] | None]:
+    """When tracing: the call's record with its span, made current (the token:
+    of ``spans.CURRENT`` when the proxy is in the context, else of the
+    OpenTelemetry context)."""
     template = str(route.path)
-    if otel_current() is PROXY_CONTEXT:  # the usual case: a Discord span is current
+    discord_span = None
+    proxied = otel_current() is PROXY_CONTEXT
+    if proxied:  # the usual case: a Discord span is current
         discord_span = current()
         parent: Span
         if discord_span is None:
@@ -262,6 +275,8 @@ def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Context] | Non
             semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
         },
     )
+    if proxied:
+        return _Call(template, span), CURRENT.set(standing_for(span, rt.tracer, discord_span))
     return _Call(template, span), otel_context.attach(trace.set_span_in_context(span))
 
 
@@ -313,7 +328,11 @@ def _finish(
     if call.template == INTERACTION_CALLBACK:
         _acknowledged(rt, route)
     # the message's components link to its command's span: only worth it when exported
-    if rt.tracing and span is not None and span.get_span_context().trace_flags.sampled:
+    if (
+        rt.tracing
+        and span is not None
+        and (type(span) is RecordingSpan or span.get_span_context().trace_flags.sampled)
+    ):
         message_id = _message_id(result)
         if message_id is not None:
             handler = current_handler()

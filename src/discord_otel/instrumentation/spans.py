@@ -314,6 +314,8 @@ PROXY = _CurrentDiscordSpan()
 PROXY_CONTEXT = trace.set_span_in_context(PROXY, EMPTY_CONTEXT)
 
 
+_new_span = object.__new__
+
 EnterTokens = tuple[Token[DiscordSpan | None], object | None]
 
 
@@ -346,6 +348,21 @@ def start_child(span: DiscordSpan, parent: DiscordSpan | None = None) -> EnterTo
         span.parent = parent
     token = CURRENT.set(span)
     return token, otel_context.attach(trace.set_span_in_context(PROXY))
+
+
+def standing_for(real: Span, tracer: Tracer, parent: DiscordSpan | None) -> DiscordSpan:
+    """A Discord span for ``real``, a span already started (a REST call's), under
+    ``parent``: set in ``CURRENT`` it is what the proxy forwards to, which makes
+    ``real`` current without attaching a new OpenTelemetry context."""
+    span = _new_span(DiscordSpan)
+    span.tracer = tracer
+    span.name = ""
+    span.attributes = {}
+    span.start_ns = 0
+    span.end_ns = span.error = None
+    span.real = real
+    span.parent = parent
+    return span
 
 
 def leave(tokens: EnterTokens) -> None:
