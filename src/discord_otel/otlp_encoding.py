@@ -16,14 +16,19 @@ reuses what repeats:
   hashable scalar types, in a bounded cache cleared when full;
 * span names and trace states.
 
+Secrets are redacted as the encoder goes (:mod:`discord_otel.scrub`: span
+names, attribute values, status descriptions), once per value it caches: a
+repeated value costs no scrub at all. The caches are emptied whenever a secret
+is registered, so nothing encoded before it can leak it.
+
 The output parses to a message equal to the stock encoder's for the same
-spans: same grouping (by resource, then scope, by equality as the stock
-``dict`` does), same order, same fields, the same attributes skipped (and
-logged) when a value cannot be encoded. Anything out of the ordinary (a
+spans, scrubbed (``scrub.scrub_span``): same grouping (by resource, then
+scope, by equality as the stock ``dict`` does), same order, same fields, the
+same attributes skipped (and logged) when a value cannot be encoded. Anything out of the ordinary (a
 mapping or ``None`` attribute value, a subclass, a foreign key type) is
 handed to the stock per-attribute encoder; anything else unexpected makes the
-whole batch go through the stock encoder, so no span is ever lost to this
-module.
+whole batch go through the stock encoder (after ``scrub_span``), so no span
+is ever lost to this module.
 
 :func:`install` puts :func:`encode_spans` in place of the name
 ``encode_spans`` in ``opentelemetry.exporter.otlp.proto.http.trace_exporter``,
@@ -36,6 +41,7 @@ from __future__ import annotations
 import importlib
 import logging
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
@@ -50,17 +56,20 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
     encode_spans as _stock_encode_spans,
 )
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace import Span as _SdkSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 from opentelemetry.util.types import Attributes
+
+from discord_otel import scrub
+from discord_otel.scrub import scrub_span, scrub_text, scrub_value
+from discord_otel.span_fields import DIRECT_TYPES, reads_fields_directly
 
 __all__ = [
     "EncodedSpans",
     "encode_spans",
     "install",
     "installed",
-    "reads_fields_directly",
+    "scrubs",
     "uninstall",
 ]
 
@@ -181,9 +190,11 @@ def _any_value(value: Any) -> bytes:
 
 
 def _key_value(key: Any, value: Any) -> bytes | None:
-    """The length-prefixed KeyValue message, or None when the stock encoder
-    cannot encode it either (it then skips the attribute and logs, so do we)."""
+    """The length-prefixed KeyValue message of the scrubbed ``value``, or None when
+    the stock encoder cannot encode it either (it then skips the attribute and
+    logs, so do we)."""
     body: bytes
+    value = scrub_value(value)
     if type(key) is str:
         try:
             encoded_key = key.encode("utf-8")
@@ -234,16 +245,28 @@ def _attributes(attributes: Attributes, tag: bytes) -> bytes:
     return tag + tag.join(parts) if parts else b""
 
 
+# The cached encodings above and the names below are of scrubbed values, made
+# with the secrets known at scrub.generation == _scrubbed_generation.
+_scrubbed_generation = scrub.generation
+
+
+def _forget_scrubbed() -> None:
+    global _scrubbed_generation
+    _scrubbed_generation = scrub.generation  # read first: a later secret clears again
+    _key_values.clear()
+    _names.clear()
+
+
 # --- repeated pieces, cached -------------------------------------------------
 
 _names: dict[str, bytes] = {}
 
 
 def _name_field(name: Any) -> bytes:
-    """Span.name (field 5)."""
+    """Span.name (field 5), scrubbed."""
     if type(name) is not str:
         raise _Unsupported(f"span name type {type(name)!r}")
-    encoded = _string_field(b"\x2a", name)
+    encoded = _string_field(b"\x2a", scrub_text(name))
     if len(_names) >= NAME_CACHE_SIZE:
         _names.clear()
     _names[name] = encoded
@@ -347,65 +370,16 @@ def _status_field(status: Any) -> bytes:
     if description is None:
         return _STATUS_FIELDS[id(code)]
     value = _STATUS_CODES[id(code)]
+    if type(description) is str:
+        description = scrub_text(description)
     body = _string_field(b"\x12", description) + (b"\x18" + _varint(value) if value else b"")
     return _length_delimited(b"\x7a", body)
 
 
 # --- spans -------------------------------------------------------------------
 
-# Span classes whose public accessors are ReadableSpan's own (plain reads of
-# the private fields), so the fast path may read those fields directly.
-_ACCESSORS: Final = (
-    "name",
-    "kind",
-    "parent",
-    "start_time",
-    "end_time",
-    "attributes",
-    "events",
-    "links",
-    "status",
-    "resource",
-    "instrumentation_scope",
-    "dropped_attributes",
-    "dropped_events",
-    "dropped_links",
-)
-_direct_types: dict[type, bool] = {}
 # containers that are never a BoundedAttributes / BoundedList (so drop nothing)
 _PLAIN_CONTAINERS: Final = frozenset({dict, tuple, list, type(None)})
-
-
-def reads_fields_directly(cls: type) -> bool:
-    """Whether ``cls``'s public accessors are the stock ``ReadableSpan`` ones, so
-    that its ``_name``, ``_attributes``, ... can be read directly."""
-    direct = _direct_types.get(cls)
-    if direct is None:
-        direct = issubclass(cls, ReadableSpan) and all(
-            _static_attribute(cls, name) is _static_attribute(ReadableSpan, name)
-            for name in _ACCESSORS
-        )
-        getter = _static_attribute(cls, "get_span_context")
-        direct = direct and (
-            getter
-            in (
-                _static_attribute(ReadableSpan, "get_span_context"),
-                _static_attribute(_SdkSpan, "get_span_context"),
-            )
-            # a getter that says it returns ``_context`` (recording.RecordingSpan's)
-            or getattr(getter, "returns_context_field", False) is True
-        )
-        if len(_direct_types) >= IDENTITY_CACHE_SIZE:
-            _direct_types.clear()
-        _direct_types[cls] = direct
-    return direct
-
-
-def _static_attribute(cls: type, name: str) -> object:
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            return klass.__dict__[name]
-    return None
 
 
 def _encode(spans: Sequence[ReadableSpan]) -> bytes:
@@ -432,12 +406,15 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     bounded_list: Any = BoundedList  # Any: the fast path reads its private deque
     span_context_type = SpanContext
     plain_containers = _PLAIN_CONTAINERS
+    direct_types = DIRECT_TYPES
 
     events: Any
     links: Any
     for span in spans:
         s: Any = span
-        if _direct_types.get(type(s)) or reads_fields_directly(type(s)):
+        if scrub.generation != _scrubbed_generation:
+            _forget_scrubbed()  # a secret registered since: cached encodings may hold it
+        if direct_types.get(type(s)) or reads_fields_directly(type(s)):
             context = s._context
             name = s._name
             kind = s._kind
@@ -631,10 +608,11 @@ _fallback_reported = False
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> EncodedSpans:
-    """``spans`` as an OTLP ``ExportTraceServiceRequest``, equal to what the stock
-    encoder makes. Falls back to the stock encoder if the fast path fails, so a
-    batch is never lost to it (the stock encoder's own errors still propagate,
-    as they would without this module)."""
+    """``spans``, their secrets redacted, as an OTLP ``ExportTraceServiceRequest``:
+    equal to what the stock encoder makes of ``[scrub_span(s) for s in spans]``.
+    Falls back to exactly that if the fast path fails, so a batch is never lost
+    to it (the stock encoder's own errors still propagate, as they would without
+    this module)."""
     global _fallback_reported
     try:
         return EncodedSpans(_encode(spans))
@@ -646,7 +624,9 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> EncodedSpans:
                 "for that batch (reported once)",
                 exc_info=True,
             )
-    return EncodedSpans(_stock_encode_spans(spans).SerializePartialToString())
+    return EncodedSpans(
+        _stock_encode_spans([scrub_span(span) for span in spans]).SerializePartialToString()
+    )
 
 
 _install_lock = threading.Lock()
@@ -686,6 +666,17 @@ def uninstall() -> None:
         _original = None
 
 
+def scrubs(exporter: object) -> bool:
+    """Whether ``exporter`` is the OTLP/HTTP span exporter and encodes with
+    :func:`encode_spans` (so it needs no scrubbed copies of the spans)."""
+    module = sys.modules.get(HTTP_TRACE_EXPORTER)
+    return (
+        module is not None
+        and type(exporter) is getattr(module, "OTLPSpanExporter", None)
+        and getattr(module, "encode_spans", None) is encode_spans
+    )
+
+
 def installed() -> bool:
     """Whether the OTLP/HTTP span exporter currently uses :func:`encode_spans`."""
     module = _exporter_module()
@@ -694,5 +685,5 @@ def installed() -> bool:
 
 def clear_caches() -> None:
     """Forget every cached encoding (tests; never needed for correctness)."""
-    for cache in (_key_values, _names, _trace_states, _resources, _scopes, _direct_types):
+    for cache in (_key_values, _names, _trace_states, _resources, _scopes, DIRECT_TYPES):
         cache.clear()

@@ -14,13 +14,13 @@ down within a fixed time.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
 from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
@@ -34,12 +34,10 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     MetricsData,
 )
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Status
 
-from discord_otel.otlp_encoding import reads_fields_directly
-from discord_otel.scrub import scrub_attributes, scrub_text
+from discord_otel.scrub import scrub_span
 
 logger = logging.getLogger(__name__)
 
@@ -124,52 +122,11 @@ def _queue_length(processor: Any) -> int:
     return len(queue) if queue is not None else 0
 
 
-def _scrub_span(span: ReadableSpan) -> ReadableSpan:
-    """The span itself, or a copy with every secret redacted."""
-    # Runs on every exported span: each property below builds a new object
-    # (a mapping proxy, a tuple), so each is read once, and only when needed;
-    # where they are the stock accessors, the fields themselves are read.
-    direct = reads_fields_directly(type(span))
-    s: Any = span
-    name = s._name if direct else span.name
-    clean_name = scrub_text(name)
-    raw_attributes = s._attributes if direct else span.attributes
-    if type(raw_attributes) is BoundedAttributes:  # its own dict: no ABC items view
-        raw_attributes = raw_attributes._dict
-    attributes = scrub_attributes(raw_attributes)
-    span_events = s._events if direct else span.events
-    events: list[Event] | None = None
-    if span_events:
-        for index, event in enumerate(span_events):
-            clean = scrub_attributes(event.attributes)
-            if clean is not None:
-                if events is None:
-                    events = list(span_events)
-                events[index] = Event(event.name, clean, event.timestamp)
-    status = s._status if direct else span.status
-    description = status.description
-    clean_description = scrub_text(description) if description else description
-    if (
-        clean_name is name
-        and attributes is None
-        and events is None
-        and clean_description == description
-    ):
-        return span
-    return ReadableSpan(
-        name=clean_name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attributes if attributes is not None else span.attributes,
-        events=events if events is not None else span_events,
-        links=span.links,
-        kind=span.kind,
-        status=Status(status.status_code, clean_description),
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+def _encodes_scrubbed(exporter: SpanExporter) -> bool:
+    """Whether ``exporter`` encodes with discord-otel's OTLP encoder, which redacts
+    secrets as it encodes (otlp_encoding.py; imported only where it is used)."""
+    encoding = sys.modules.get("discord_otel.otlp_encoding")
+    return encoding is not None and bool(encoding.scrubs(exporter))
 
 
 class SafeSpanExporter(SpanExporter):
@@ -182,7 +139,10 @@ class SafeSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._counts.add("in_flight", len(spans))
         try:
-            result = self.inner.export([_scrub_span(span) for span in spans])
+            if _encodes_scrubbed(self.inner):
+                result = self.inner.export(spans)  # its encoder scrubs as it encodes
+            else:
+                result = self.inner.export([scrub_span(span) for span in spans])
         except Exception:
             self._counts.outcome("export_failed", len(spans))
             raise

@@ -23,8 +23,14 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import Link, Status
+
+from discord_otel.span_fields import reads_fields_directly
 
 REDACTED = "REDACTED"
 
@@ -41,6 +47,8 @@ _AUTH_HEADER = re.compile(r"((?:Bot|Bearer)\s+)[A-Za-z\d_.\-]{16,}")
 
 _lock = threading.Lock()
 _literals: frozenset[str] = frozenset()
+generation = 0
+"""Incremented by each new secret: whoever caches scrubbed text forgets it then."""
 
 # Memoised scrub_text results of strings up to _CACHEABLE_LENGTH characters;
 # emptied when it reaches _CACHE_LIMIT entries (bounded memory, and unique
@@ -53,7 +61,7 @@ _cache: dict[str, str] = {}
 
 def register_secret(value: str | None) -> None:
     """Never export ``value`` (e.g. the bot token), wherever it appears."""
-    global _literals, _cache
+    global _literals, _cache, generation
     if not value or len(value) < 8:  # short values would redact ordinary words
         return
     with _lock:
@@ -63,6 +71,7 @@ def register_secret(value: str | None) -> None:
         # a result computed with the old literals only lands in a discarded dict.
         _literals = _literals | {value}
         _cache = {}
+        generation += 1
 
 
 def register_environment_secrets(environ: Mapping[str, str] | None = None) -> None:
@@ -144,6 +153,76 @@ def scrub_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any] | N
                 result = dict(attributes)
             result[key] = clean
     return result
+
+
+def scrub_span(span: ReadableSpan) -> ReadableSpan:
+    """The span itself, or a copy with every secret redacted (its name, the values
+    of its attributes and of its events' and links' attributes, its status
+    description)."""
+    # Runs on every exported span: each property below builds a new object
+    # (a mapping proxy, a tuple), so each is read once, and only when needed;
+    # where they are the stock accessors, the fields themselves are read.
+    direct = reads_fields_directly(type(span))
+    s: Any = span
+    name = s._name if direct else span.name
+    clean_name = scrub_text(name) if isinstance(name, str) else name
+    raw_attributes = s._attributes if direct else span.attributes
+    if type(raw_attributes) is BoundedAttributes:  # its own dict: no ABC items view
+        raw_attributes = raw_attributes._dict
+    attributes = scrub_attributes(raw_attributes)
+    span_events = s._events if direct else span.events
+    events = _scrub_each(span_events, _rebuilt_event) if span_events else None
+    span_links = s._links if direct else span.links
+    links = _scrub_each(span_links, _rebuilt_link) if span_links else None
+    status = s._status if direct else span.status
+    description = status.description
+    clean_description = (
+        scrub_text(description) if isinstance(description, str) and description else description
+    )
+    if (
+        clean_name is name
+        and attributes is None
+        and events is None
+        and links is None
+        and clean_description == description
+    ):
+        return span
+    return ReadableSpan(
+        name=clean_name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes if attributes is not None else span.attributes,
+        events=events if events is not None else span_events,
+        links=links if links is not None else span.links,
+        kind=span.kind,
+        status=Status(status.status_code, clean_description),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _scrub_each(
+    items: Sequence[Any], rebuild: Callable[[Any, dict[str, Any]], Any]
+) -> list[Any] | None:
+    """``items`` (events or links) with their attributes scrubbed, or None if none changed."""
+    clean_items = None
+    for index, item in enumerate(items):
+        clean = scrub_attributes(item.attributes)
+        if clean is not None:
+            if clean_items is None:
+                clean_items = list(items)
+            clean_items[index] = rebuild(item, clean)
+    return clean_items
+
+
+def _rebuilt_event(event: Event, attributes: dict[str, Any]) -> Event:
+    return Event(event.name, attributes, event.timestamp)
+
+
+def _rebuilt_link(link: Link, attributes: dict[str, Any]) -> Link:
+    return Link(link.context, attributes)
 
 
 register_environment_secrets()

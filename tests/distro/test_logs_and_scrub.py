@@ -13,8 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from discord_otel import logs, scrub
-from discord_otel.pipeline import _scrub_span
-from discord_otel.scrub import register_secret, scrub_attributes, scrub_text, scrub_url
+from discord_otel.scrub import register_secret, scrub_attributes, scrub_span, scrub_text, scrub_url
 
 BOT_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
 INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OmFiY2RlZmdoaWprbG1ub3A"
@@ -97,7 +96,7 @@ def test_tokens_in_repeated_values_are_redacted() -> None:
         span.add_event("log", {"message": header})
         span.set_status(Status(StatusCode.ERROR, f"bad token {BOT_TOKEN}"))
         span.end()
-        clean = _scrub_span(span)  # type: ignore[arg-type]
+        clean = scrub_span(span)  # type: ignore[arg-type]
         exported = str((clean.name, dict(clean.attributes or {}), clean.events, clean.status))
         for secret in (INTERACTION_TOKEN, BOT_TOKEN, "abcdefghijklmnopqrstuvwxyz"):
             assert secret not in exported
@@ -106,7 +105,7 @@ def test_tokens_in_repeated_values_are_redacted() -> None:
         # a span without secrets is exported as it is
         plain = tracer.start_span("command ping", attributes={"discord.shard.id": 0})
         plain.end()
-        assert _scrub_span(plain) is plain  # type: ignore[arg-type]
+        assert scrub_span(plain) is plain  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from discord_otel import otlp_encoding
+from discord_otel import otlp_encoding, scrub
 from tests.distro.conftest import REPO, bot_env
 from tests.fixtures.otlp_receiver import OtlpReceiver
 
@@ -62,8 +62,10 @@ def _assert_same_as_stock(spans: Sequence[ReadableSpan], *, fast_path: bool = Tr
 
 
 @pytest.fixture(autouse=True)
-def _fresh() -> Iterator[None]:
+def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     otlp_encoding.clear_caches()
+    # whatever a test installs (or a monkeypatch puts back), the stock one afterwards
+    monkeypatch.setattr(trace_exporter, "encode_spans", stock_encode)
     yield
     otlp_encoding.uninstall()
 
@@ -456,7 +458,7 @@ def test_exporter_falls_back_and_still_delivers(
 _CHECK_WIRING = """
 import discord_otel
 from opentelemetry.exporter.otlp.proto.http import trace_exporter
-from discord_otel import otlp_encoding
+from discord_otel import otlp_encoding, scrub
 pipeline = discord_otel.configure()
 print("installed" if trace_exporter.encode_spans is otlp_encoding.encode_spans else "stock")
 pipeline.shutdown()
@@ -485,3 +487,95 @@ def test_configurator_installs_it_for_otlp_http_traces(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == expected, done.stderr
+
+
+# --- secrets: redacted as the encoder goes -------------------------------------
+
+_INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5OmFiY2RlZmdoaWprbG1ub3A"
+_WEBHOOK_URL = f"https://discord.com/api/v10/webhooks/42/{_INTERACTION_TOKEN}"
+
+
+def _secret_spans(secret: str) -> list[ReadableSpan]:
+    """Spans carrying ``secret`` and a webhook token everywhere a value can be."""
+    provider = _Provider(Resource.create({"service.name": "bot"}))
+    tracer = provider.provider.get_tracer("t")
+    linked = tracer.start_span("linked")
+    linked.end()
+    for _ in range(2):  # the second time from the encoder's caches
+        span = tracer.start_span(
+            f"POST /webhooks/1/{_INTERACTION_TOKEN}",
+            kind=SpanKind.CLIENT,
+            attributes={"url.full": _WEBHOOK_URL, "note": f"uses {secret}", "ids": [1, secret]},
+            links=[Link(linked.get_span_context(), {"why": f"from {_WEBHOOK_URL}"})],
+        )
+        span.add_event("log", {"message": f"Bot {secret}"})
+        span.set_status(Status(StatusCode.ERROR, f"bad {secret}"))
+        span.end()
+    return provider.spans()
+
+
+def _leaks(data: bytes, secret: str) -> list[str]:
+    return [s for s in (secret, _INTERACTION_TOKEN) if s.encode() in data]
+
+
+def test_secrets_are_redacted_everywhere_on_the_fast_path() -> None:
+    scrub.register_secret("fast-path-secret-7d2e9a")
+    spans = _secret_spans("fast-path-secret-7d2e9a")
+    raw = stock_encode(spans).SerializePartialToString()
+    assert _leaks(raw, "fast-path-secret-7d2e9a")  # the stock encoder alone would leak
+    data = otlp_encoding._encode(spans)
+    assert _leaks(data, "fast-path-secret-7d2e9a") == []
+    # exactly the stock encoding of the scrubbed spans
+    expected = stock_encode([scrub.scrub_span(s) for s in spans]).SerializePartialToString()
+    assert _parse(data) == _parse(expected)
+    names = {span.name for span in _pb_spans(_parse(data))}
+    assert "POST /webhooks/1/REDACTED" in names
+
+
+def test_a_secret_registered_after_encoding_is_redacted_from_then_on() -> None:
+    secret = "registered-late-secret-3b81f0"
+    spans = _secret_spans(secret)
+    before = otlp_encoding._encode(spans)  # its values now cached as they were
+    assert secret.encode() in before
+    scrub.register_secret(secret)
+    after = otlp_encoding._encode(spans)
+    assert _leaks(after, secret) == []
+    expected = stock_encode([scrub.scrub_span(s) for s in spans]).SerializePartialToString()
+    assert _parse(after) == _parse(expected)
+
+
+def test_the_fallback_redacts_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(spans: Sequence[ReadableSpan]) -> bytes:
+        raise RuntimeError("fast path broken")
+
+    scrub.register_secret("fallback-secret-5c0d11")
+    spans = _secret_spans("fallback-secret-5c0d11")
+    monkeypatch.setattr(otlp_encoding, "_encode", broken)
+    data = otlp_encoding.encode_spans(spans).SerializePartialToString()
+    assert _leaks(data, "fallback-secret-5c0d11") == []
+    assert "POST /webhooks/1/REDACTED" in {span.name for span in _pb_spans(_parse(data))}
+
+
+def test_exporter_sends_no_secret(otlp_receiver: OtlpReceiver) -> None:
+    """Through the distro's pipeline wrapper and the real OTLP/HTTP exporter: the
+    wrapper leaves scrubbing to the encoder, and nothing leaks on the wire."""
+    from discord_otel.pipeline import SafeSpanExporter, SignalCounts, _encodes_scrubbed
+
+    otlp_encoding.install()
+    scrub.register_secret("wire-secret-91ab4e")
+    spans = _secret_spans("wire-secret-91ab4e")
+    inner = OTLPSpanExporter(endpoint=f"{otlp_receiver.http_endpoint}/v1/traces", timeout=10)
+    exporter = SafeSpanExporter(inner, SignalCounts("spans"))
+    assert _encodes_scrubbed(inner)
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    otlp_receiver.wait_for(lambda r: r.trace_requests, what="a trace request")
+    with otlp_receiver._lock:
+        payloads = list(otlp_receiver.raw)
+    assert payloads
+    assert [leak for p in payloads for leak in _leaks(p, "wire-secret-91ab4e")] == []
+    assert "POST /webhooks/1/REDACTED" in {s.name for s in otlp_receiver.spans()}
+    otlp_encoding.uninstall()
+    assert not _encodes_scrubbed(inner)  # the stock encoder: the wrapper scrubs again

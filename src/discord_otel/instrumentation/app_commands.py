@@ -93,16 +93,6 @@ def _describe(command: Any) -> tuple[str, str, str | None]:
     return (name if isinstance(name, str) else semconv.UNKNOWN_COMMAND), kind, cog
 
 
-def _initial_kind(interaction: Any) -> str:
-    data = interaction.data or {}
-    kind = data.get("type", 1)
-    if kind == 2:
-        return semconv.COMMAND_TYPE_USER
-    if kind == 3:
-        return semconv.COMMAND_TYPE_MESSAGE
-    return semconv.COMMAND_TYPE_SLASH
-
-
 def _options(interaction: Any) -> str:
     data = interaction.data or {}
     parts: list[str] = []
@@ -164,7 +154,12 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
                 resolve=_resolver(interaction, True) if tracing else None,
             )
         else:
-            kind = _initial_kind(interaction)
+            data = interaction.data  # the type as sent, until the tree resolves the command
+            command_type = data.get("type", 1) if data else 1
+            if command_type == 2:
+                kind = semconv.COMMAND_TYPE_USER
+            elif command_type == 3:
+                kind = semconv.COMMAND_TYPE_MESSAGE
             handler = start_command(
                 rt,
                 semconv.UNKNOWN_COMMAND,
@@ -193,7 +188,8 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
                         resolve(span)
                     handler.close()
                 else:
-                    name, final_kind, cog = describe(resolved_command(interaction))
+                    command = getattr(interaction, "_cs_command", None)  # resolved_command()
+                    name, final_kind, cog = _descriptions.get(command) or describe(command)
                     if span.resolve is not None:  # never materialised: end_command names it
                         span.resolve = None
                         if cog is not None:

@@ -102,7 +102,10 @@ def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
     active = rt.instruments.command_active
     active[kind] = active.get(kind, 1) - 1
     histogram = rt.instruments.command_duration
-    histogram.record(command_series(histogram, name, kind, outcome, error), duration, span.real)
+    series = _series_cache.get((id(histogram), name, kind, outcome, error)) or command_series(
+        histogram, name, kind, outcome, error
+    )
+    histogram.record(series, duration, span.real)
 
 
 def context_attributes(
@@ -181,6 +184,7 @@ async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
             try:
                 if handler.traced and rt.settings.capture_command_options:
                     handler.span.set_internal(semconv.COMMAND_OPTIONS, _prefix_options(ctx))
+                # a group's invoke settles ctx.command on the subcommand: named again
                 end_command(handler, _prefix_name(ctx), kind, bool(ctx.command_failed))
             except Exception:
                 report("command end")

@@ -89,21 +89,13 @@ def _host(base: str) -> str:
     return urlsplit(base).hostname or ""
 
 
-def _observe(call: _Call, response: Any, data: Any) -> None:
+def _observe_ratelimit(call: _Call, response: Any, data: Any) -> None:
+    """A 429 (its attempt counted by json_or_text): counted by scope, and an
+    event on the call's span."""
     rt = runtime.active
     if rt is None:
         return
-    call.attempts += 1
-    status = int(response.status)
-    call.status = status
     headers = response.headers
-    remaining = headers.get("X-Ratelimit-Remaining")
-    if remaining is not None:  # parsed when the gauge is read, not per response
-        by_route = rt.instruments.ratelimit_remaining
-        if call.template in by_route or len(by_route) < 1000:
-            by_route[call.template] = remaining
-    if status != 429:
-        return
     retry_after = data.get("retry_after") if isinstance(data, dict) else None
     if isinstance(data, dict) and data.get("global"):
         scope = semconv.RATELIMIT_GLOBAL
@@ -116,7 +108,7 @@ def _observe(call: _Call, response: Any, data: Any) -> None:
         attributes: dict[str, Any] = {
             semconv.RATELIMIT_SCOPE: scope,
             semconv.HTTP_REQUEST_RESEND_COUNT: call.attempts - 1,
-            semconv.HTTP_RESPONSE_STATUS_CODE: status,
+            semconv.HTTP_RESPONSE_STATUS_CODE: call.status,
         }
         if isinstance(retry_after, (int, float)):
             attributes[semconv.RATELIMIT_RETRY_AFTER] = float(retry_after)
@@ -132,10 +124,18 @@ def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
     def json_or_text(response: Any) -> Any:
         call = _CALL.get()
         if call is not None:
-            try:
-                if response.status == 429:
+            try:  # the attempt's answer: counted, its status and headroom kept
+                call.attempts += 1
+                status = call.status = int(response.status)
+                remaining = response.headers.get("X-Ratelimit-Remaining")
+                if remaining is not None:  # parsed when the gauge is read, not per response
+                    rt = runtime.active
+                    if rt is not None:
+                        by_route = rt.instruments.ratelimit_remaining
+                        if call.template in by_route or len(by_route) < 1000:
+                            by_route[call.template] = remaining
+                if status == 429:
                     return _rate_limited(original, call, response)
-                _observe(call, response, None)
             except Exception:
                 report("rest attempt")
         return original(response)
@@ -147,7 +147,7 @@ def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
 async def _rate_limited(original: Callable[..., Any], call: _Call, response: Any) -> Any:
     data = await original(response)
     try:
-        _observe(call, response, data)
+        _observe_ratelimit(call, response, data)
     except Exception:
         report("rest attempt")
     return data
