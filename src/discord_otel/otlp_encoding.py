@@ -55,9 +55,9 @@ from opentelemetry.exporter.otlp.proto.common._internal import (
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import (
     encode_spans as _stock_encode_spans,
 )
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
 from discord_otel import scrub
@@ -274,6 +274,7 @@ def _name_field(name: Any) -> bytes:
 
 
 _trace_states: dict[int, tuple[Any, bytes]] = {}
+_NO_TRACE_STATE: Final = object()  # no span's trace state: the first always looked up
 
 
 def _trace_state_field(trace_state: Any) -> bytes:
@@ -332,12 +333,24 @@ def _events_field(events: Iterable[Any]) -> bytes:
     """Span.events (field 11), as the stock ``_encode_events``."""
     out = []
     for event in events:
-        timestamp = event.timestamp
+        if type(event) is Event:  # the SDK's: its fields, without the properties' frames
+            timestamp = event._timestamp
+            attributes = event._attributes
+            if type(attributes) is BoundedAttributes:
+                dropped = attributes.dropped
+            else:
+                dropped = 0 if type(attributes) in _PLAIN_CONTAINERS else event.dropped_attributes
+            name = event._name
+        else:
+            timestamp = event.timestamp
+            attributes = event.attributes
+            dropped = event.dropped_attributes
+            name = event.name
         body = (
             (b"\x09" + _pack_fixed64(timestamp) if timestamp else b"")
-            + _string_field(b"\x12", event.name)
-            + _attributes(event.attributes, b"\x1a")
-            + _uint32_field(b"\x20", event.dropped_attributes)
+            + _string_field(b"\x12", name)
+            + _attributes(attributes, b"\x1a")
+            + _uint32_field(b"\x20", dropped)
         )
         out.append(_length_delimited(b"\x5a", body))
     return b"".join(out)
@@ -407,6 +420,9 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     span_context_type = SpanContext
     plain_containers = _PLAIN_CONTAINERS
     direct_types = DIRECT_TYPES
+    status_type = Status
+    last_trace_state: Any = _NO_TRACE_STATE
+    trace_state_field = b""
 
     events: Any
     links: Any
@@ -472,12 +488,14 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
             trace_id = context.trace_id
             span_id = context.span_id
             trace_state = context.trace_state
-        entry = trace_states.get(id(trace_state))
-        trace_state_field = (
-            entry[1]
-            if entry is not None and entry[0] is trace_state
-            else _trace_state_field(trace_state)
-        )
+        if trace_state is not last_trace_state:  # usually one object throughout
+            entry = trace_states.get(id(trace_state))
+            trace_state_field = (
+                entry[1]
+                if entry is not None and entry[0] is trace_state
+                else _trace_state_field(trace_state)
+            )
+            last_trace_state = trace_state
         if parent:
             if type(parent) is span_context_type:
                 parent_id = parent[1]
@@ -511,7 +529,13 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
             if encoded is not None:
                 parts.append(encoded)
 
-        status_code = status.status_code if status is not None else None
+        status_code: Any
+        if type(status) is status_type:  # its two properties, read without their frames
+            status_code = status._status_code
+            plain_status = status._description is None
+        else:
+            status_code = status.status_code if status is not None else None
+            plain_status = status_code is not None and status.description is None
         body = b"".join(
             (
                 b"\x0a\x10",
@@ -529,9 +553,7 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
                 _uint32_field(b"\x60", dropped_events) if dropped_events else b"",
                 _links_field(links) if links else b"",
                 _uint32_field(b"\x70", dropped_links) if dropped_links else b"",
-                status_fields[id(status_code)]
-                if status_code is not None and status.description is None
-                else _status_field(status),
+                status_fields[id(status_code)] if plain_status else _status_field(status),
                 flags,
             )
         )
