@@ -158,6 +158,7 @@ def test_limits_drop_what_the_sdk_drops() -> None:
         span = recording.start_span(tracer, "x", INVALID_SPAN, attributes={"a": 1}, links=links)
         for key in ("b", "c", "d"):
             span.set_attribute(key, key)
+        recording.add_internal_event(span, "zero", {"n": 0})
         span.add_event("one")
         span.add_event("two")
         span.end()
@@ -167,9 +168,25 @@ def test_limits_drop_what_the_sdk_drops() -> None:
     assert fast[0].dropped_attributes == 2
     assert dict(fast[0].attributes) == {"c": "c", "d": "d"}
     assert [e.name for e in fast[0].events] == [e.name for e in sdk[0].events] == ["two"]
-    assert fast[0].dropped_events == sdk[0].dropped_events == 1
+    assert fast[0].dropped_events == sdk[0].dropped_events == 2
     assert len(fast[0].links) == len(sdk[0].links) == 1
     assert fast[0].dropped_links == sdk[0].dropped_links == 1
+
+
+def test_internal_events_keep_to_the_events_limit() -> None:
+    limits = SpanLimits(max_events=2)
+
+    def scenario(tracer: Any) -> None:
+        span = recording.start_span(tracer, "x", INVALID_SPAN)
+        for index in range(3):
+            recording.add_internal_event(span, f"e{index}", {"n": index})
+        span.add_event("public")
+        span.end()
+
+    fast, sdk = _both(scenario, span_limits=limits)
+    _same(fast, sdk)
+    assert [e.name for e in fast[0].events] == ["e2", "public"]
+    assert fast[0].dropped_events == 2
 
 
 def test_an_ended_span_ignores_changes() -> None:

@@ -32,7 +32,7 @@ from discord_otel.instrumentation.handlers import (
 )
 from discord_otel.instrumentation.metrics import FastHistogram, _Series
 from discord_otel.instrumentation.patching import Patcher
-from discord_otel.instrumentation.recording import NON_RECORDING_TYPES
+from discord_otel.instrumentation.recording import NON_RECORDING_TYPES, RecordingSpan
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import DiscordSpan, error_type
 
@@ -92,12 +92,17 @@ def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
         if span.name != span_name:
             span.rename(span_name)
         real = span.materialise()  # Handler.close exports it anyway
-        if type(real) not in NON_RECORDING_TYPES and real.is_recording():  # else sampled out
-            recording.set_internal(real, semconv.COMMAND_NAME, name)
-            recording.set_internal(real, semconv.COMMAND_TYPE, kind)
-            recording.set_internal(real, semconv.COMMAND_OUTCOME, outcome)
+        if type(real) is RecordingSpan or (  # else sampled out
+            type(real) not in NON_RECORDING_TYPES and real.is_recording()
+        ):
+            final: dict[str, types.AttributeValue] = {
+                semconv.COMMAND_NAME: name,
+                semconv.COMMAND_TYPE: kind,
+                semconv.COMMAND_OUTCOME: outcome,
+            }
             if error is not None and span.error is None:
-                recording.set_internal(real, semconv.ERROR_TYPE, error)
+                final[semconv.ERROR_TYPE] = error
+            recording.set_internals(real, final)
     duration = handler.close()
     active = rt.instruments.command_active
     active[kind] = active.get(kind, 1) - 1

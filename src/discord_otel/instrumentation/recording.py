@@ -450,12 +450,40 @@ def set_internal(span: Span, key: str, value: types.AttributeValue) -> None:
     span.set_attribute(key, value)
 
 
+def set_internals(span: Span, attributes: dict[str, types.AttributeValue]) -> None:
+    """:func:`set_internal` for each of ``attributes`` (one update on ours when
+    they fit)."""
+    if type(span) is RecordingSpan and span._end_time is None:
+        current = span._attributes
+        if (
+            type(current) is dict
+            and len(current) + len(attributes) <= span._pipeline.max_attributes
+        ):
+            current.update(attributes)
+            return
+    for key, value in attributes.items():
+        set_internal(span, key, value)
+
+
 def add_internal_event(span: Span, name: str, attributes: dict[str, types.AttributeValue]) -> None:
-    """Add an event the instrumentation made on any span (cheaply on ours)."""
-    if type(span) is RecordingSpan:
-        span.add_internal_event(name, attributes)
-    else:
+    """Add an event the instrumentation made (valid values) on any span: on
+    ours, into a plain list while it is within the events limit."""
+    if type(span) is not RecordingSpan:
         span.add_event(name, attributes)
+        return
+    if span._end_time is not None:
+        return
+    event = Event(name, attributes)
+    events = span._events
+    limit = span._pipeline.limits.max_events
+    if type(events) is tuple and not events and (limit is None or limit > 0):
+        span._events = [event]
+    elif type(events) is list and (limit is None or len(events) < limit):
+        events.append(event)
+    else:  # at the limit: the SDK's bounded list drops the oldest
+        if type(events) is not BoundedList:
+            events = span._events = BoundedList.from_seq(limit, events)
+        events.append(event)
 
 
 class RecordingSpan(Span, ReadableSpan):
@@ -490,15 +518,6 @@ class RecordingSpan(Span, ReadableSpan):
         self._pipeline = pipeline
 
     # --- what the instrumentation itself uses ---------------------------------
-    def add_internal_event(self, name: str, attributes: dict[str, types.AttributeValue]) -> None:
-        """Add an event the instrumentation made (valid values, within the limits)."""
-        if self._end_time is not None:
-            return
-        events = self._events
-        if type(events) is not BoundedList:
-            events = self._events = BoundedList.from_seq(self._pipeline.limits.max_events, events)
-        events.append(Event(name, attributes))
-
     # --- opentelemetry.trace.Span ---------------------------------------------
     def get_span_context(self) -> SpanContext:
         return self._context  # type: ignore[return-value]  # always set on ours

@@ -54,7 +54,11 @@ from opentelemetry.util import types
 
 from discord_otel import semconv
 from discord_otel.instrumentation import recording
-from discord_otel.instrumentation.recording import EMPTY_CONTEXT, NON_RECORDING_TYPES
+from discord_otel.instrumentation.recording import (
+    EMPTY_CONTEXT,
+    NON_RECORDING_TYPES,
+    RecordingSpan,
+)
 from discord_otel.instrumentation.safety import report
 
 ROLE_GATEWAY = 0
@@ -125,10 +129,12 @@ class DiscordSpan:
             if parent is not None:
                 parent_span = parent.materialise()
                 # sampled out: skip naming it and preparing attributes never read
-                dropped = recording.dropped_child(self.tracer, parent_span)
-                if dropped is not None:
-                    self.real = dropped
-                    return dropped
+                # (our own recording spans are sampled: nothing to look up)
+                if type(parent_span) is not RecordingSpan:
+                    dropped = recording.dropped_child(self.tracer, parent_span)
+                    if dropped is not None:
+                        self.real = dropped
+                        return dropped
             else:
                 parent_context = self.parent_context
                 parent_span = (
