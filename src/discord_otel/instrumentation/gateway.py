@@ -48,6 +48,8 @@ from discord_otel.instrumentation.spans import (
 
 Parser = Callable[[Any], None]
 
+_UNSET = object()  # never anyone's span processors
+
 _INTERACTION_TYPES = {t.value: t.name for t in discord.InteractionType}
 
 # websockets whose parsers we replaced, to put discord.py's dict back
@@ -84,12 +86,7 @@ class GatewaySpan(DiscordSpan):
         self.data: Any = None
         if type(data) is dict:
             self.guild_id = data.get("guild_id")
-            channel_id = data.get("channel_id")
-            if channel_id is None:
-                channel = data.get("channel")
-                if type(channel) is dict:
-                    channel_id = channel.get("id")
-            self.channel_id = channel_id
+            self.channel_id = data.get("channel_id") or _channel_id(data)
             if keep_data:  # content / user id opted in
                 self.data = data
 
@@ -123,6 +120,13 @@ class GatewaySpan(DiscordSpan):
         return extra
 
 
+def _channel_id(data: dict[str, Any]) -> Any:
+    """The channel id of a payload without a top-level ``channel_id``
+    (interactions carry the channel object)."""
+    channel = data.get("channel")
+    return channel.get("id") if type(channel) is dict else None
+
+
 class SampledOutGatewaySpan(GatewaySpan):
     """A gateway event whose trace the sampler dropped on arrival.
 
@@ -135,6 +139,16 @@ class SampledOutGatewaySpan(GatewaySpan):
 
     __slots__ = ()
     sampled_out = True
+    # Created per dropped event (the most frequent case at low sampling rates) with
+    # only what it can be asked for set: the fields below stay these class-level
+    # defaults unless written, which goes to the instance's __dict__ (a rare write
+    # shadowing the slot: a class attribute is no descriptor, the instance wins).
+    start_ns: int = 0
+    real: Span | None = None
+    end_ns: int | None = None
+    parent: DiscordSpan | None = None
+    error: BaseException | None = None
+    data: Any = None
 
     def materialise(self) -> Span:
         real = self.real
@@ -190,21 +204,42 @@ def _traced_parser(
     keep_data = rt.settings.capture_message_content or rt.settings.capture_user_id
     root_sampler = recording.root_sampler
     root_bound_bits = recording.ROOT_BOUND_BITS
+    new_span = object.__new__
+    # The rule holds while the tracer's span processors do (root_sampler's own
+    # cache key, kept here: asked per event, answered without a frame).
+    span_processor = getattr(tracer, "span_processor", None)
+    rule_for: list[Any] = [_UNSET, None]  # the span processors it was read for, the rule
 
     def parse(data: Any) -> None:
         cell[0] += 1
         # The root's sampling is decided now: at low rates most events are
         # dropped, and a dropped one skips every span below it.
         trace_id = None
-        rule = root_sampler(tracer)
+        if span_processor is not None and span_processor._span_processors is rule_for[0]:
+            rule = rule_for[1]
+        else:
+            rule = rule_for[1] = root_sampler(tracer)
+            rule_for[0] = getattr(span_processor, "_span_processors", _UNSET)
         if rule is not None:
             trace_id = rule[0]()
             if trace_id & root_bound_bits >= rule[1]:
                 # Every task started under its stand-in knows at once that
-                # nothing is traced.
-                token = current.set(
-                    SampledOutGatewaySpan(tracer, name, attributes, 0, data, keep_data, trace_id)
-                )
+                # nothing is traced. Built without an __init__ frame: the fields
+                # GatewaySpan.__init__ sets that a stand-in is never asked for
+                # are its class-level defaults.
+                dropped = new_span(SampledOutGatewaySpan)
+                dropped.tracer = tracer
+                dropped.name = name
+                dropped.attributes = attributes
+                dropped.trace_id = trace_id
+                if type(data) is dict:
+                    dropped.guild_id = data.get("guild_id")
+                    dropped.channel_id = data.get("channel_id") or _channel_id(data)
+                    if keep_data:
+                        dropped.data = data
+                else:
+                    dropped.guild_id = dropped.channel_id = None
+                token = current.set(dropped)
                 try:
                     return func(data)
                 finally:
