@@ -143,15 +143,11 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
     handler: Handler | None = None
     kind = semconv.COMMAND_TYPE_SLASH
     try:
-        tracing = rt.tracing  # span attributes and name resolution: not for metrics only
         attributes: dict[str, types.AttributeValue] = {}
         if autocomplete:
             attributes[semconv.COMMAND_NAME] = semconv.UNKNOWN_COMMAND
             handler = Handler(
-                rt,
-                semconv.SPAN_AUTOCOMPLETE.format(name=semconv.UNKNOWN_COMMAND),
-                attributes,
-                resolve=_resolver(interaction, True) if tracing else None,
+                rt, semconv.SPAN_AUTOCOMPLETE.format(name=semconv.UNKNOWN_COMMAND), attributes
             )
         else:
             data = interaction.data  # the type as sent, until the tree resolves the command
@@ -160,15 +156,12 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
                 kind = semconv.COMMAND_TYPE_USER
             elif command_type == 3:
                 kind = semconv.COMMAND_TYPE_MESSAGE
-            handler = start_command(
-                rt,
-                semconv.UNKNOWN_COMMAND,
-                kind,
-                attributes,
-                _resolver(interaction, False) if tracing else None,
-            )
-        if handler.traced:  # read only if the span is exported (a sampled-out one never is)
+            handler = start_command(rt, semconv.UNKNOWN_COMMAND, kind, attributes)
+        # span attributes and name resolution: only if the span is exported (neither
+        # in metrics-only mode nor under a sampled-out event)
+        if handler.traced:
             handler.span.lazy_attributes = partial(_interaction_context, rt, interaction)
+            handler.span.resolve = _resolver(interaction, autocomplete)
     except Exception:
         report("app command start")
     try:

@@ -67,14 +67,13 @@ def start_command(
     name: str,
     kind: str,
     attributes: dict[str, types.AttributeValue],
-    resolve: Callable[[DiscordSpan], None] | None = None,
 ) -> Handler:
     attributes[semconv.COMMAND_NAME] = name
     attributes[semconv.COMMAND_TYPE] = kind
     active = rt.instruments.command_active
     active[kind] = active.get(kind, 0) + 1
     # the span's name matters only when traced (end_command renames it then anyway)
-    return Handler(rt, command_span_name(name) if rt.tracing else name, attributes, resolve=resolve)
+    return Handler(rt, command_span_name(name) if rt.tracing else name, attributes)
 
 
 def end_command(handler: Handler, name: str, kind: str, failed: bool) -> None:
@@ -169,11 +168,10 @@ async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
     try:
         if getattr(ctx.command, "__commands_is_hybrid__", False):
             kind = semconv.COMMAND_TYPE_HYBRID
-        handler = start_command(
-            rt, _prefix_name(ctx), kind, {}, _resolve_prefix(ctx) if rt.tracing else None
-        )
+        handler = start_command(rt, _prefix_name(ctx), kind, {})
         if handler.traced:  # read only if the span is exported (a sampled-out one never is)
             handler.span.lazy_attributes = partial(_prefix_context, rt, ctx)
+            handler.span.resolve = _resolve_prefix(ctx)
         if ctx.command is None:
             handler.span.record_error(commands.CommandNotFound("Command is not found"))
     except Exception:

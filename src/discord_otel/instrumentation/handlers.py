@@ -73,7 +73,6 @@ class Handler:
         name: str,
         attributes: dict[str, types.AttributeValue],
         links: Sequence[Link] = (),
-        resolve: Callable[[DiscordSpan], None] | None = None,
     ) -> None:
         self.rt = rt
         parent = None  # without tracing none is needed
@@ -94,8 +93,6 @@ class Handler:
         span.real = span.end_ns = span.parent = span.error = None
         if links:
             span.links = list(links)
-        if resolve is not None:
-            span.resolve = resolve
         self.span = span
         self.tokens: EnterTokens | Token[DiscordSpan | None]
         if traced:
