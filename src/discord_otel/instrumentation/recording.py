@@ -223,16 +223,10 @@ def root_sampler(tracer: trace.Tracer) -> RootRule | None:
 
     Lets a caller decide a root's sampling before starting it, and skip the
     whole trace when it is dropped; a sampled one is then started with that
-    trace id (``start_span(trace_id=...)``). Asked once per gateway event:
-    the usual case -- the tracer asked last, its processors unchanged -- is
-    answered without :func:`_pipeline_for`'s frame."""
-    tracer_last, processors_last, pipeline = _last_pipeline
-    if (
-        tracer_last is not tracer
-        or pipeline is None
-        or processors_last is not tracer.span_processor._span_processors  # type: ignore[attr-defined]
-    ):
-        pipeline = _pipeline_for(tracer)
+    trace id (``start_span(trace_id=...)``). The answer holds while the
+    tracer's span processors are the same tuple (the gateway parsers keep it
+    so, rather than asking per event)."""
+    pipeline = _pipeline_for(tracer)
     return pipeline.root_rule if pipeline is not None else None
 
 
@@ -276,7 +270,7 @@ def start_span(
     to a sampler that needs one). ``trace_id``, for a root, is the one its
     sampling was decided on (:func:`root_sampler`); the SDK's own path, taken
     when the pipeline changed since, makes its own."""
-    # _pipeline_for's usual case inlined (as in root_sampler): one frame less per span
+    # _pipeline_for's usual case inlined: one frame less per span
     tracer_last, processors_last, pipeline = _last_pipeline
     if (
         tracer_last is not tracer
