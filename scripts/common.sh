@@ -39,9 +39,12 @@ ensure_venv() {
     local stamp="$VENV/.discord-otel-installed"
     local spec="$REPO_ROOT"
     [ -n "$extras" ] && spec="$REPO_ROOT[$extras]"
-    # Reinstall when pyproject.toml changed since the last install, or when the
-    # extras asked for are not installed (an install with extras serves a run without).
+    # Reinstall when pyproject.toml or what the build hook compiles changed since
+    # the last install, or when the extras asked for are not installed (an install
+    # with extras serves a run without).
     if [ ! -f "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ] ||
+       [ "$REPO_ROOT/hatch_build.py" -nt "$stamp" ] ||
+       [ "$REPO_ROOT/src/discord_otel/_otlp_speedups.c" -nt "$stamp" ] ||
        { [ -n "$extras" ] && [ "$(cat "$stamp")" != "$extras" ]; }; then
         log "installing discord-otel${extras:+[$extras]} into $VENV"
         local pip_log="$VENV/pip-install.log"

@@ -258,7 +258,8 @@ def build_pipeline(
         if any(c.__module__ == _OTLP_HTTP_SPAN_EXPORTER for c in span_classes.values()):
             from discord_otel import otlp_encoding  # only then: it loads the protobuf encoders
 
-            otlp_encoding.install()  # spans leave over OTLP/HTTP: encode them the fast way
+            # spans leave over OTLP/HTTP: encode them the fast way
+            otlp_encoding.install(compiled=get_settings().compiled_encoder)
     # else (OTEL_TRACES_EXPORTER=none, "metrics only"): no global tracer provider,
     # so the instrumentations see the no-op tracer and build no span at all,
     # rather than building and ending every span for no processor.

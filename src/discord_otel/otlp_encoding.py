@@ -44,6 +44,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from typing import Any, Final
 
 from opentelemetry.attributes import BoundedAttributes
@@ -121,6 +122,29 @@ _STATUS_FIELDS: Final = {
 # Attribute value types whose encoded KeyValue is cached. Floats are left out:
 # they rarely repeat (durations) and 0.0 == -0.0 would share an entry.
 _CACHED_TYPES: Final = frozenset((str, int, bool, bytes))
+
+# The same kind and plain-status fields as parallel tuples, for the compiled half.
+_KINDS: Final = tuple(SpanKind)
+_KIND_FIELD_VALUES: Final = tuple(_KIND_FIELDS[id(kind)] for kind in _KINDS)
+_STATUS_CODE_OBJECTS: Final = tuple(StatusCode)
+_STATUS_FIELD_VALUES: Final = tuple(_STATUS_FIELDS[id(code)] for code in _STATUS_CODE_OBJECTS)
+
+
+def _load_speedups() -> Any:
+    """The compiled half (``discord_otel._otlp_speedups``, built when the package
+    is installed where a C compiler is found), or None: the Python code alone
+    then does all the work, with the same output."""
+    try:
+        from discord_otel import _otlp_speedups
+    except ImportError:
+        return None
+    return _otlp_speedups
+
+
+_built: Any = _load_speedups()
+speedups: Any = _built
+"""The compiled half in use, or None: :func:`install` follows the
+``OTEL_PYTHON_DISCORD_COMPILED_ENCODER`` setting (tests set it directly)."""
 
 
 class _Unsupported(Exception):
@@ -426,143 +450,175 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
 
     events: Any
     links: Any
-    for span in spans:
-        s: Any = span
+    pieces: Iterable[bytes | None] = repeat(None)
+    compiled = speedups
+    if compiled is not None:
+        # The usual span, encoded in C with this module's caches and helpers; None
+        # where the loop below must do it (see _otlp_speedups.c).
         if scrub.generation != _scrubbed_generation:
-            _forget_scrubbed()  # a secret registered since: cached encodings may hold it
-        if direct_types.get(type(s)) or reads_fields_directly(type(s)):
-            context = s._context
-            name = s._name
-            kind = s._kind
-            parent = s._parent
-            start = s._start_time
-            end = s._end_time
-            attributes = s._attributes
-            # The stock dropped_* properties count only in a BoundedAttributes /
-            # BoundedList (an ABC isinstance each): a plain container drops nothing.
-            if type(attributes) is bounded_attributes:
-                items: Iterable[tuple[Any, Any]] = attributes._dict.items()
-                dropped_attributes = attributes.dropped
-            else:
-                items = attributes.items() if attributes else ()
-                dropped_attributes = (
-                    0 if type(attributes) in plain_containers else s.dropped_attributes
-                )
-            events = s._events
-            if type(events) is bounded_list:
-                dropped_events = events.dropped
-                events = events._dq
-            else:
-                dropped_events = 0 if type(events) in plain_containers else s.dropped_events
-            links = s._links
-            if type(links) is bounded_list:
-                dropped_links = links.dropped
-                links = links._dq
-            else:
-                dropped_links = 0 if type(links) in plain_containers else s.dropped_links
-            status = s._status
+            _forget_scrubbed()
+        pieces = compiled.encode_pieces(
+            spans,
+            scrub,
+            _scrubbed_generation,
+            direct_types,
+            names,
+            key_values,
+            span_context_type,
+            bounded_attributes,
+            bounded_list,
+            status_type,
+            _KINDS,
+            _KIND_FIELD_VALUES,
+            _STATUS_CODE_OBJECTS,
+            _STATUS_FIELD_VALUES,
+            _name_field,
+            _cached_key_value,
+            _key_value,
+            _trace_state_field,
+        )
+    for span, piece in zip(spans, pieces, strict=False):  # pieces may be repeat(None)
+        s: Any = span
+        if piece is not None:  # encoded by the compiled half: a direct type
             resource = s._resource
             scope = s._instrumentation_scope
         else:
-            # Unknown subclass: only the public API, exactly what the stock reads.
-            context = s.get_span_context()
-            name = s.name
-            kind = s.kind
-            parent = s.parent
-            start = s.start_time
-            end = s.end_time
-            attributes = s.attributes
-            items = attributes.items() if attributes else ()
-            dropped_attributes = s.dropped_attributes
-            events = s.events
-            dropped_events = s.dropped_events
-            links = s.links
-            dropped_links = s.dropped_links
-            status = s.status
-            resource = s.resource
-            scope = s.instrumentation_scope
-
-        if type(context) is span_context_type:
-            trace_id, span_id, _, _, trace_state, _ = context
-        else:
-            trace_id = context.trace_id
-            span_id = context.span_id
-            trace_state = context.trace_state
-        if trace_state is not last_trace_state:  # usually one object throughout
-            entry = trace_states.get(id(trace_state))
-            trace_state_field = (
-                entry[1]
-                if entry is not None and entry[0] is trace_state
-                else _trace_state_field(trace_state)
-            )
-            last_trace_state = trace_state
-        if parent:
-            if type(parent) is span_context_type:
-                parent_id = parent[1]
-                remote = parent[2]
+            if scrub.generation != _scrubbed_generation:
+                _forget_scrubbed()  # a secret registered since: cached encodings may hold it
+            if direct_types.get(type(s)) or reads_fields_directly(type(s)):
+                context = s._context
+                name = s._name
+                kind = s._kind
+                parent = s._parent
+                start = s._start_time
+                end = s._end_time
+                attributes = s._attributes
+                # The stock dropped_* properties count only in a BoundedAttributes /
+                # BoundedList (an ABC isinstance each): a plain container drops nothing.
+                if type(attributes) is bounded_attributes:
+                    items: Iterable[tuple[Any, Any]] = attributes._dict.items()
+                    dropped_attributes = attributes.dropped
+                else:
+                    items = attributes.items() if attributes else ()
+                    dropped_attributes = (
+                        0 if type(attributes) in plain_containers else s.dropped_attributes
+                    )
+                events = s._events
+                if type(events) is bounded_list:
+                    dropped_events = events.dropped
+                    events = events._dq
+                else:
+                    dropped_events = 0 if type(events) in plain_containers else s.dropped_events
+                links = s._links
+                if type(links) is bounded_list:
+                    dropped_links = links.dropped
+                    links = links._dq
+                else:
+                    dropped_links = 0 if type(links) in plain_containers else s.dropped_links
+                status = s._status
+                resource = s._resource
+                scope = s._instrumentation_scope
             else:
-                parent_id = parent.span_id
-                remote = parent.is_remote
-            parent_field = b"\x22\x08" + parent_id.to_bytes(8, "big")
-            flags = _FLAGS_REMOTE if remote else _FLAGS_LOCAL
-        else:
-            parent_field = b""
-            flags = _FLAGS_LOCAL
+                # Unknown subclass: only the public API, exactly what the stock reads.
+                context = s.get_span_context()
+                name = s.name
+                kind = s.kind
+                parent = s.parent
+                start = s.start_time
+                end = s.end_time
+                attributes = s.attributes
+                items = attributes.items() if attributes else ()
+                dropped_attributes = s.dropped_attributes
+                events = s.events
+                dropped_events = s.dropped_events
+                links = s.links
+                dropped_links = s.dropped_links
+                status = s.status
+                resource = s.resource
+                scope = s.instrumentation_scope
 
-        if start and end:
-            times = _pack_times(0x39, start, 0x41, end)
-        else:
-            times = (b"\x39" + _pack_fixed64(start) if start else b"") + (
-                b"\x41" + _pack_fixed64(end) if end else b""
-            )
-
-        # Span.attributes (field 9); the hot loop of the whole encoder.
-        parts = []
-        for key, value in items:
-            value_type = type(value)
-            if value_type in cached_types:
-                encoded = key_values.get((key, value_type, value)) or _cached_key_value(
-                    key, value_type, value
+            if type(context) is span_context_type:
+                trace_id, span_id, _, _, trace_state, _ = context
+            else:
+                trace_id = context.trace_id
+                span_id = context.span_id
+                trace_state = context.trace_state
+            if trace_state is not last_trace_state:  # usually one object throughout
+                entry = trace_states.get(id(trace_state))
+                trace_state_field = (
+                    entry[1]
+                    if entry is not None and entry[0] is trace_state
+                    else _trace_state_field(trace_state)
                 )
+                last_trace_state = trace_state
+            if parent:
+                if type(parent) is span_context_type:
+                    parent_id = parent[1]
+                    remote = parent[2]
+                else:
+                    parent_id = parent.span_id
+                    remote = parent.is_remote
+                parent_field = b"\x22\x08" + parent_id.to_bytes(8, "big")
+                flags = _FLAGS_REMOTE if remote else _FLAGS_LOCAL
             else:
-                encoded = _key_value(key, value)
-            if encoded is not None:
-                parts.append(encoded)
+                parent_field = b""
+                flags = _FLAGS_LOCAL
 
-        status_code: Any
-        if type(status) is status_type:  # its two properties, read without their frames
-            status_code = status._status_code
-            plain_status = status._description is None
-        else:
-            status_code = status.status_code if status is not None else None
-            plain_status = status_code is not None and status.description is None
-        body = b"".join(
-            (
-                b"\x0a\x10",
-                trace_id.to_bytes(16, "big"),
-                b"\x12\x08",
-                span_id.to_bytes(8, "big"),
-                trace_state_field,
-                parent_field,
-                names.get(name) or _name_field(name),
-                kinds[id(kind)],
-                times,
-                b"\x4a" + b"\x4a".join(parts) if parts else b"",
-                _uint32_field(b"\x50", dropped_attributes) if dropped_attributes else b"",
-                _events_field(events) if events else b"",
-                _uint32_field(b"\x60", dropped_events) if dropped_events else b"",
-                _links_field(links) if links else b"",
-                _uint32_field(b"\x70", dropped_links) if dropped_links else b"",
-                status_fields[id(status_code)] if plain_status else _status_field(status),
-                flags,
+            if start and end:
+                times = _pack_times(0x39, start, 0x41, end)
+            else:
+                times = (b"\x39" + _pack_fixed64(start) if start else b"") + (
+                    b"\x41" + _pack_fixed64(end) if end else b""
+                )
+
+            # Span.attributes (field 9); the hot loop of the whole encoder.
+            parts = []
+            for key, value in items:
+                value_type = type(value)
+                if value_type in cached_types:
+                    encoded = key_values.get((key, value_type, value)) or _cached_key_value(
+                        key, value_type, value
+                    )
+                else:
+                    encoded = _key_value(key, value)
+                if encoded is not None:
+                    parts.append(encoded)
+
+            status_code: Any
+            if type(status) is status_type:  # its two properties, read without their frames
+                status_code = status._status_code
+                plain_status = status._description is None
+            else:
+                status_code = status.status_code if status is not None else None
+                plain_status = status_code is not None and status.description is None
+            body = b"".join(
+                (
+                    b"\x0a\x10",
+                    trace_id.to_bytes(16, "big"),
+                    b"\x12\x08",
+                    span_id.to_bytes(8, "big"),
+                    trace_state_field,
+                    parent_field,
+                    names.get(name) or _name_field(name),
+                    kinds[id(kind)],
+                    times,
+                    b"\x4a" + b"\x4a".join(parts) if parts else b"",
+                    _uint32_field(b"\x50", dropped_attributes) if dropped_attributes else b"",
+                    _events_field(events) if events else b"",
+                    _uint32_field(b"\x60", dropped_events) if dropped_events else b"",
+                    _links_field(links) if links else b"",
+                    _uint32_field(b"\x70", dropped_links) if dropped_links else b"",
+                    status_fields[id(status_code)] if plain_status else _status_field(status),
+                    flags,
+                )
             )
-        )
-        size = len(body)
+            size = len(body)
+            piece = b"\x12" + (small[size] if size < 0x80 else _varint(size)) + body
 
         if not have_target or resource is not last_resource or scope is not last_scope:
             target = _group(groups, by_ids, resource, scope)
             last_resource, last_scope, have_target = resource, scope, True
-        target += (b"\x12", small[size] if size < 0x80 else _varint(size), body)
+        target.append(piece)
 
     out = []
     for resource, scopes in groups.items():
@@ -662,9 +718,11 @@ def _exporter_module() -> Any:
         return None
 
 
-def install() -> None:
-    """Make the OTLP/HTTP span exporter encode with :func:`encode_spans`. Idempotent."""
-    global _original
+def install(compiled: bool = True) -> None:
+    """Make the OTLP/HTTP span exporter encode with :func:`encode_spans`, with the
+    compiled half where it is built unless ``compiled`` is false. Idempotent."""
+    global _original, speedups
+    speedups = _built if compiled else None
     module = _exporter_module()
     if module is None:
         _logger.debug("discord-otel: %s is not importable; not installed", HTTP_TRACE_EXPORTER)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,14 @@ BOTS = Path(__file__).parent / "bots"
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+def c_compiler_found() -> bool:
+    """Whether the build hook (hatch_build.py) finds the compiler it would use."""
+    linker = shlex.split(sysconfig.get_config_var("LDSHARED") or "")
+    if os.environ.get("CC"):
+        linker[0:1] = shlex.split(os.environ["CC"])
+    return bool(linker) and shutil.which(linker[0]) is not None
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """The fast OTLP span encoder (discord_otel.otlp_encoding) makes the same
 ``ExportTraceServiceRequest`` as the stock encoder, stays bounded, falls back to
 the stock encoder rather than lose a batch, and is what the OTLP/HTTP exporter
-uses once installed (by the configurator when spans go out over OTLP/HTTP)."""
+uses once installed (by the configurator when spans go out over OTLP/HTTP).
+
+Every test runs twice: with the compiled half (``discord_otel._otlp_speedups``,
+built by the install) and with the Python code alone."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import enum
 import logging
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
+    INVALID_SPAN,
     Link,
     NonRecordingSpan,
     SpanContext,
@@ -35,7 +40,7 @@ from opentelemetry.trace import (
 )
 
 from discord_otel import otlp_encoding, scrub
-from tests.distro.conftest import REPO, bot_env
+from tests.distro.conftest import REPO, bot_env, c_compiler_found
 from tests.fixtures.otlp_receiver import OtlpReceiver
 
 
@@ -59,6 +64,20 @@ def _assert_same_as_stock(spans: Sequence[ReadableSpan], *, fast_path: bool = Tr
     assert encoded.ByteSize() == len(data)
     assert _parse(data) == _parse(expected)
     return data
+
+
+COMPILED = otlp_encoding._load_speedups()
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which encoder the test exercises: the C half with the Python code, or Python alone."""
+    if request.param == "compiled" and COMPILED is None:
+        pytest.skip("discord_otel._otlp_speedups is not built here")
+    chosen = COMPILED if request.param == "compiled" else None
+    monkeypatch.setattr(otlp_encoding, "speedups", chosen)
+    monkeypatch.setattr(otlp_encoding, "_built", chosen)  # what install() puts in use
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)
@@ -460,7 +479,8 @@ import discord_otel
 from opentelemetry.exporter.otlp.proto.http import trace_exporter
 from discord_otel import otlp_encoding, scrub
 pipeline = discord_otel.configure()
-print("installed" if trace_exporter.encode_spans is otlp_encoding.encode_spans else "stock")
+installed = trace_exporter.encode_spans is otlp_encoding.encode_spans
+print(("compiled" if otlp_encoding.speedups else "python") if installed else "stock")
 pipeline.shutdown()
 """
 
@@ -468,7 +488,8 @@ pipeline.shutdown()
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({}, "installed"),
+        ({}, "compiled" if COMPILED else "python"),
+        ({"OTEL_PYTHON_DISCORD_COMPILED_ENCODER": "false"}, "python"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "stock"),
         ({"OTEL_TRACES_EXPORTER": "none"}, "stock"),
     ],
@@ -532,8 +553,8 @@ def test_secrets_are_redacted_everywhere_on_the_fast_path() -> None:
     assert "POST /webhooks/1/REDACTED" in names
 
 
-def test_a_secret_registered_after_encoding_is_redacted_from_then_on() -> None:
-    secret = "registered-late-secret-3b81f0"
+def test_a_secret_registered_after_encoding_is_redacted_from_then_on(implementation: str) -> None:
+    secret = f"registered-late-secret-3b81f0-{implementation}"  # a new secret each run
     spans = _secret_spans(secret)
     before = otlp_encoding._encode(spans)  # its values now cached as they were
     assert secret.encode() in before
@@ -579,3 +600,150 @@ def test_exporter_sends_no_secret(otlp_receiver: OtlpReceiver) -> None:
     assert "POST /webhooks/1/REDACTED" in {s.name for s in otlp_receiver.spans()}
     otlp_encoding.uninstall()
     assert not _encodes_scrubbed(inner)  # the stock encoder: the wrapper scrubs again
+
+
+# --- the compiled half --------------------------------------------------------
+
+
+def _usual_spans() -> list[ReadableSpan]:
+    """What the compiled half takes: the instrumentation's own spans, SDK spans and
+    plain ReadableSpans, with no events or links and a status without description."""
+    from discord_otel.instrumentation import recording
+
+    provider = _Provider(Resource({"service.name": "usual"}))
+    tracer = provider.provider.get_tracer("discord_otel.instrumentation", "0.1")
+    ours = []
+    for index in range(3):
+        gateway = recording.start_span(
+            tracer,
+            "gateway MESSAGE_CREATE",
+            INVALID_SPAN,
+            SpanKind.CONSUMER,
+            {"discord.gateway.event": "MESSAGE_CREATE", "discord.shard.id": index % 2},
+        )
+        command = recording.start_span(
+            tracer,
+            "command ping",
+            gateway,
+            SpanKind.SERVER,
+            {"discord.command.name": "ping", "ok": True, "raw": b"\x00", "took": 0.25},
+        )
+        ours += [command, gateway]
+    with provider.provider.get_tracer("sdk").start_as_current_span("sdk span") as sdk_span:
+        sdk_span.set_attribute("db.system.name", "postgresql")
+    for span in reversed(ours):
+        span.end()
+    weird = {
+        key: value
+        for key, value in _manual_spans()[0].attributes.items()  # type: ignore[union-attr]
+    }
+    plain = [
+        ReadableSpan(
+            name=name,
+            context=SpanContext(0xABC + index, 0xDEF, is_remote=False, trace_state=state),
+            parent=parent,
+            attributes=attributes,
+            kind=kind,
+            status=status,
+            start_time=start,
+            end_time=end,
+        )
+        for index, (name, parent, attributes, kind, status, start, end, state) in enumerate(
+            [
+                ("weird", None, weird, SpanKind.PRODUCER, Status(StatusCode.OK), 1, 2, None),
+                ("", _remote_context(), {}, SpanKind.CLIENT, Status(StatusCode.ERROR), 0, 5, None),
+                (
+                    "remote",
+                    _remote_context(),
+                    None,
+                    SpanKind.SERVER,
+                    Status(),
+                    None,
+                    None,
+                    TraceState([("vendor", "v1")]),
+                ),
+                ("big", None, {"n": 2**62}, SpanKind.INTERNAL, Status(), 2**64 - 1, 2**63, None),
+            ]
+        )
+    ]
+    return [*provider.exporter.get_finished_spans(), *plain]
+
+
+class _Recorder:
+    """The compiled half, noting which spans it declined (None)."""
+
+    def __init__(self, compiled: Any) -> None:
+        self.compiled = compiled
+        self.declined: list[list[bool]] = []
+
+    def encode_pieces(self, spans: Sequence[Any], *rest: Any) -> list[bytes | None]:
+        pieces: list[bytes | None] = self.compiled.encode_pieces(spans, *rest)
+        self.declined.append([piece is None for piece in pieces])
+        return pieces
+
+
+def test_the_compiled_half_takes_the_usual_spans_byte_for_byte(
+    implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if implementation != "compiled":
+        pytest.skip("about the compiled half")
+    spans = _usual_spans()
+    assert len(spans) == 11
+    recorder = _Recorder(COMPILED)
+    monkeypatch.setattr(otlp_encoding, "speedups", recorder)
+    _assert_same_as_stock(spans)  # the first batch tells which span types are direct
+    compiled = _assert_same_as_stock(spans)
+    assert recorder.declined[-1] == [False] * len(spans)
+    monkeypatch.setattr(otlp_encoding, "speedups", None)
+    assert otlp_encoding.encode_spans(spans).SerializePartialToString() == compiled
+
+
+def test_the_compiled_half_leaves_the_rest_to_the_python_code(
+    implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if implementation != "compiled":
+        pytest.skip("about the compiled half")
+    recorder = _Recorder(COMPILED)
+    monkeypatch.setattr(otlp_encoding, "speedups", recorder)
+    spans = [*_sdk_spans(), *_manual_spans()]
+    _assert_same_as_stock(spans)
+    _assert_same_as_stock(spans)
+    by_name = dict(zip([span.name for span in spans], recorder.declined[-1], strict=True))
+    assert by_name["manual"]  # events, links and a status description
+    assert not all(by_name.values())
+
+
+def test_a_secret_registered_mid_batch_hands_the_rest_to_the_python_code(
+    implementation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if implementation != "compiled":
+        pytest.skip("about the compiled half")
+    secret = "mid-batch-secret-40c2d7"
+    spans = _usual_spans()
+    spans.append(ReadableSpan(name=f"holds {secret}", context=SpanContext(1, 2, False)))
+    otlp_encoding.encode_spans(spans)  # caches filled, span types known
+    recorder = _Recorder(COMPILED)
+    monkeypatch.setattr(otlp_encoding, "speedups", recorder)
+    real_name_field = otlp_encoding._name_field
+
+    def name_field_registering(name: Any) -> bytes:  # while the first span is encoded
+        scrub.register_secret(secret)
+        return real_name_field(name)
+
+    otlp_encoding._names.clear()
+    monkeypatch.setattr(otlp_encoding, "_name_field", name_field_registering)
+    data = otlp_encoding.encode_spans(spans).SerializePartialToString()
+    assert recorder.declined[-1][0] is False  # the first span was under way
+    assert all(recorder.declined[-1][1:])  # the rest went to the Python code
+    assert _leaks(data, secret) == []
+    expected = stock_encode([scrub.scrub_span(s) for s in spans]).SerializePartialToString()
+    assert _parse(data) == _parse(expected)
+
+
+def test_the_install_built_the_compiled_half() -> None:
+    """Where a C compiler is found, installing the package builds the C half (see
+    hatch_build.py); the configurator puts it in use unless told not to (above)."""
+    if not c_compiler_found():
+        pytest.skip("no C compiler here: the Python encoder does the work")
+    assert COMPILED is not None
+    assert COMPILED.__file__.endswith(sysconfig.get_config_var("EXT_SUFFIX"))

@@ -7,11 +7,13 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.distro.conftest import c_compiler_found
 from tests.fixtures.otlp_receiver import OtlpReceiver
 from tests.fixtures.services import free_port
 
@@ -119,6 +121,10 @@ def test_wheel_ships_examples_bot_py_for_the_demo(tmp_path: Path) -> None:
         names = archive.namelist()
     assert shipped == CHECKOUT.read_bytes()
     assert "discord_otel/demo/example.py" in names
+    assert "discord_otel/_otlp_speedups.c" not in names  # compiled, not shipped
+    if c_compiler_found():  # the build hook compiled the OTLP encoder's C half into it
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        assert f"discord_otel/_otlp_speedups{suffix}" in names
 
 
 def test_demo_help_lists_its_options() -> None:

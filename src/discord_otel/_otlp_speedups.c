@@ -1,0 +1,751 @@
+/*
+ * The compiled half of discord_otel.otlp_encoding: one span's OTLP/protobuf
+ * ``Span`` message, framed as a ``ScopeSpans.spans`` field, written straight
+ * into a buffer.
+ *
+ * The Python encoder spends most of its time making and joining small bytes
+ * objects and tuples; this does the same work for the usual span (a direct
+ * span type, plain attributes, no events or links, a plain status) without
+ * them. It reuses the Python module's caches and helpers, which it is handed
+ * on every call, so the two can never disagree: every encoding that is cached
+ * or scrubbed is made by the Python code, and anything out of the ordinary is
+ * declined (None) and encoded by the Python code. See otlp_encoding._encode.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+typedef struct {
+    unsigned char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} Buffer;
+
+/* Room for the ``0x12 <varint length>`` frame, written in front of the body
+ * once its length is known. */
+#define FRAME_ROOM 11
+
+static int
+reserve(Buffer *buffer, Py_ssize_t extra)
+{
+    Py_ssize_t cap;
+    unsigned char *data;
+
+    if (buffer->len + extra <= buffer->cap) {
+        return 0;
+    }
+    cap = buffer->cap ? buffer->cap : 512;
+    while (cap < buffer->len + extra) {
+        cap *= 2;
+    }
+    data = PyMem_Realloc(buffer->data, (size_t)cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    buffer->data = data;
+    buffer->cap = cap;
+    return 0;
+}
+
+static int
+put(Buffer *buffer, const void *source, Py_ssize_t size)
+{
+    if (reserve(buffer, size) < 0) {
+        return -1;
+    }
+    memcpy(buffer->data + buffer->len, source, (size_t)size);
+    buffer->len += size;
+    return 0;
+}
+
+static Py_ssize_t
+varint_into(unsigned char *out, unsigned long long value)
+{
+    Py_ssize_t size = 0;
+    while (value >= 0x80) {
+        out[size++] = (unsigned char)((value & 0x7F) | 0x80);
+        value >>= 7;
+    }
+    out[size++] = (unsigned char)value;
+    return size;
+}
+
+static int
+put_varint(Buffer *buffer, unsigned long long value)
+{
+    if (reserve(buffer, 10) < 0) {
+        return -1;
+    }
+    buffer->len += varint_into(buffer->data + buffer->len, value);
+    return 0;
+}
+
+static int
+put_fixed64(Buffer *buffer, unsigned char tag, unsigned long long value)
+{
+    unsigned char out[9];
+    int i;
+    out[0] = tag;
+    for (i = 0; i < 8; i++) {
+        out[1 + i] = (unsigned char)(value >> (8 * i));
+    }
+    return put(buffer, out, 9);
+}
+
+/* A bytes object's content; anything else is a caller's mistake. */
+static int
+put_bytes(Buffer *buffer, PyObject *bytes)
+{
+    if (!PyBytes_CheckExact(bytes)) {
+        PyErr_Format(PyExc_TypeError, "expected bytes, got %.100s", Py_TYPE(bytes)->tp_name);
+        return -1;
+    }
+    return put(buffer, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
+}
+
+/* ``value`` as ``size`` big-endian bytes, as int.to_bytes(size, "big") (which
+ * raises for a negative or too large value, and so does this). */
+/* A 64-bit id as 8 big-endian bytes, as int.to_bytes(8, "big") (which raises
+ * OverflowError for a negative or too large value, and so does this). */
+static int
+put_id64(Buffer *buffer, PyObject *value)
+{
+    unsigned char out[8];
+    unsigned long long id = PyLong_AsUnsignedLongLong(value);
+    int i;
+    if (id == (unsigned long long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    for (i = 0; i < 8; i++) {
+        out[i] = (unsigned char)(id >> (56 - 8 * i));
+    }
+    return put(buffer, out, 8);
+}
+
+static int
+put_big_endian(Buffer *buffer, PyObject *value, size_t size)
+{
+    int done;
+    if (reserve(buffer, (Py_ssize_t)size) < 0) {
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    done = _PyLong_AsByteArray((PyLongObject *)value, buffer->data + buffer->len, size, 0, 0, 1);
+#else
+    done = _PyLong_AsByteArray((PyLongObject *)value, buffer->data + buffer->len, size, 0, 0);
+#endif
+    if (done < 0) {
+        return -1;
+    }
+    buffer->len += (Py_ssize_t)size;
+    return 0;
+}
+
+/* Interned attribute names, made once. */
+static PyObject *str_context, *str_name, *str_kind, *str_parent, *str_start_time,
+    *str_end_time, *str_attributes, *str_events, *str_links, *str_status, *str_dict,
+    *str_dropped, *str_status_code, *str_description, *str_generation, *str_deque;
+
+#define MEMO_SIZE 256
+
+/* What one call is handed (see encode_pieces's docstring). */
+typedef struct {
+    PyObject *direct_types;
+    PyObject *names;
+    PyObject *key_values;
+    PyObject *span_context_type;
+    PyObject *bounded_attributes_type;
+    PyObject *bounded_list_type;
+    PyObject *status_type;
+    PyObject *kinds;
+    PyObject *kind_fields;
+    PyObject *status_codes;
+    PyObject *status_fields;
+    PyObject *name_field;
+    PyObject *cached_key_value;
+    PyObject *key_value;
+    PyObject *trace_state_field;
+    /* per call: the trace state last seen and its encoded field */
+    PyObject *last_trace_state;
+    PyObject *last_trace_state_field;
+    /* per call: the trace id last seen (spans of a trace end together) */
+    PyObject *last_trace_id;
+    unsigned char last_trace_id_bytes[16];
+    /* per call: KeyValue encodings by (key, value) identity, holding all three */
+    struct {
+        PyObject *key;
+        PyObject *value;
+        PyObject *encoded;
+    } memo[MEMO_SIZE];
+} Call;
+
+#define DECLINE 1
+
+/* 0 when ``value`` is an int in [0, 2**64) (set in *out), DECLINE for any
+ * other value, -1 on error. None is 0 ("not set"). */
+static int
+unsigned64(PyObject *value, unsigned long long *out)
+{
+    if (value == Py_None) {
+        *out = 0;
+        return 0;
+    }
+    if (!PyLong_CheckExact(value)) {
+        return DECLINE;
+    }
+    *out = PyLong_AsUnsignedLongLong(value);
+    if (*out == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return DECLINE;
+    }
+    return 0;
+}
+
+/* 1 when an events/links container holds nothing and dropped nothing, as the
+ * Python path reads it: None, an empty tuple or list, or an empty BoundedList
+ * (the SDK's) with nothing dropped; 0 otherwise; -1 on error. */
+static int
+is_plain_empty(PyObject *container, PyObject *bounded_list_type)
+{
+    PyObject *items, *dropped;
+    int empty;
+
+    if (container == Py_None) {
+        return 1;
+    }
+    if (PyTuple_CheckExact(container)) {
+        return PyTuple_GET_SIZE(container) == 0;
+    }
+    if (PyList_CheckExact(container)) {
+        return PyList_GET_SIZE(container) == 0;
+    }
+    if (Py_TYPE(container) != (PyTypeObject *)bounded_list_type) {
+        return 0;
+    }
+    items = PyObject_GetAttr(container, str_deque);
+    if (items == NULL) {
+        return -1;
+    }
+    empty = PyObject_Size(items);
+    Py_DECREF(items);
+    if (empty < 0) {
+        return -1;
+    }
+    if (empty > 0) {
+        return 0;
+    }
+    dropped = PyObject_GetAttr(container, str_dropped);
+    if (dropped == NULL) {
+        return -1;
+    }
+    empty = PyLong_CheckExact(dropped) && PyLong_AsLong(dropped) == 0;
+    Py_DECREF(dropped);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return empty;
+}
+
+static int
+put_attribute(Buffer *buffer, Call *call, PyObject *key, PyObject *value)
+{
+    PyTypeObject *type = Py_TYPE(value);
+    PyObject *encoded;
+    PyObject *cache_key;
+    size_t slot;
+    int status;
+
+    if (type == &PyUnicode_Type || type == &PyLong_Type || type == &PyBool_Type
+        || type == &PyBytes_Type) {
+        /* the same two objects: the same encoding (both are held by the memo) */
+        slot = (((uintptr_t)key >> 4) * 31 + ((uintptr_t)value >> 4)) & (MEMO_SIZE - 1);
+        if (call->memo[slot].key == key && call->memo[slot].value == value) {
+            return put(buffer, "\x4a", 1) < 0 ? -1 : put_bytes(buffer, call->memo[slot].encoded);
+        }
+        cache_key = PyTuple_Pack(3, key, (PyObject *)type, value);
+        if (cache_key == NULL) {
+            return -1;
+        }
+        encoded = PyDict_GetItemWithError(call->key_values, cache_key);
+        Py_DECREF(cache_key);
+        if (encoded != NULL) {
+            if (!PyBytes_CheckExact(encoded) || PyBytes_GET_SIZE(encoded) == 0) {
+                goto miss;  /* the Python path's ``or`` would ask again */
+            }
+            Py_INCREF(key);
+            Py_INCREF(value);
+            Py_INCREF(encoded);
+            Py_XSETREF(call->memo[slot].key, key);
+            Py_XSETREF(call->memo[slot].value, value);
+            Py_XSETREF(call->memo[slot].encoded, encoded);
+            if (put(buffer, "\x4a", 1) < 0) {
+                return -1;
+            }
+            return put_bytes(buffer, encoded);
+        }
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    miss:
+        encoded = PyObject_CallFunctionObjArgs(call->cached_key_value, key, (PyObject *)type,
+                                               value, NULL);
+    }
+    else {
+        encoded = PyObject_CallFunctionObjArgs(call->key_value, key, value, NULL);
+    }
+    if (encoded == NULL) {
+        return -1;
+    }
+    status = 0;
+    if (encoded != Py_None) {
+        status = put(buffer, "\x4a", 1) < 0 ? -1 : put_bytes(buffer, encoded);
+    }
+    Py_DECREF(encoded);
+    return status;
+}
+
+static int
+put_attributes(Buffer *buffer, Call *call, PyObject *attributes)
+{
+    PyObject *key, *value;
+    Py_ssize_t position = 0;
+    int status = 0;
+
+    Py_INCREF(attributes);  /* the helpers run Python code */
+    while (PyDict_Next(attributes, &position, &key, &value)) {
+        Py_INCREF(key);
+        Py_INCREF(value);
+        status = put_attribute(buffer, call, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (status < 0) {
+            break;
+        }
+    }
+    Py_DECREF(attributes);
+    return status;
+}
+
+enum {
+    F_CONTEXT, F_NAME, F_KIND, F_PARENT, F_START, F_END, F_ATTRIBUTES, F_EVENTS, F_LINKS,
+    F_STATUS, F_COUNT
+};
+
+/* The framed Span of ``span`` appended to ``buffer``: 0, DECLINE (buffer
+ * unchanged in length), or -1 on error. */
+static int
+encode_span(Buffer *buffer, Call *call, PyObject *span)
+{
+    static PyObject **names[F_COUNT] = {
+        &str_context, &str_name, &str_kind, &str_parent, &str_start_time, &str_end_time,
+        &str_attributes, &str_events, &str_links, &str_status};
+    PyObject *field[F_COUNT] = {NULL};
+    PyObject *direct, *item, *attributes = NULL, *dropped = NULL, *status_code = NULL,
+                            *description = NULL, *encoded_name,
+                            *kind_field, *status_field;
+    unsigned long long start, end, dropped_count = 0;
+    Py_ssize_t begin = buffer->len, body, i, count;
+    unsigned char frame[FRAME_ROOM];
+    Py_ssize_t frame_size;
+    int result = DECLINE, remote = 0, found;
+
+    direct = PyDict_GetItemWithError(call->direct_types, (PyObject *)Py_TYPE(span));
+    if (direct != Py_True) {
+        return PyErr_Occurred() ? -1 : DECLINE;
+    }
+    for (i = 0; i < F_COUNT; i++) {
+        field[i] = PyObject_GetAttr(span, *names[i]);
+        if (field[i] == NULL) {
+            result = -1;
+            goto done;
+        }
+    }
+    /* what this path declines, found before anything is written */
+    if (Py_TYPE(field[F_CONTEXT]) != (PyTypeObject *)call->span_context_type
+        || PyTuple_GET_SIZE(field[F_CONTEXT]) < 6
+        || Py_TYPE(field[F_STATUS]) != (PyTypeObject *)call->status_type) {
+        goto done;
+    }
+    if ((found = is_plain_empty(field[F_EVENTS], call->bounded_list_type)) != 1
+        || (found = is_plain_empty(field[F_LINKS], call->bounded_list_type)) != 1) {
+        result = found < 0 ? -1 : DECLINE;
+        goto done;
+    }
+    kind_field = NULL;
+    count = PyTuple_GET_SIZE(call->kinds);
+    for (i = 0; i < count; i++) {
+        if (PyTuple_GET_ITEM(call->kinds, i) == field[F_KIND]) {
+            kind_field = PyTuple_GET_ITEM(call->kind_fields, i);
+            break;
+        }
+    }
+    description = PyObject_GetAttr(field[F_STATUS], str_description);
+    status_code = description == NULL ? NULL : PyObject_GetAttr(field[F_STATUS], str_status_code);
+    if (status_code == NULL) {
+        result = -1;
+        goto done;
+    }
+    status_field = NULL;
+    count = PyTuple_GET_SIZE(call->status_codes);
+    for (i = 0; i < count; i++) {
+        if (PyTuple_GET_ITEM(call->status_codes, i) == status_code) {
+            status_field = PyTuple_GET_ITEM(call->status_fields, i);
+            break;
+        }
+    }
+    if (kind_field == NULL || status_field == NULL || description != Py_None) {
+        goto done;
+    }
+    if (reserve(buffer, FRAME_ROOM + 64) < 0) {
+        result = -1;
+        goto done;
+    }
+    buffer->len += FRAME_ROOM;
+    body = buffer->len;
+
+    /* trace_id, span_id (fields 1, 2); the trace state (3) */
+    item = PyTuple_GET_ITEM(field[F_CONTEXT], 0);
+    if (!PyLong_CheckExact(item) || !PyLong_CheckExact(PyTuple_GET_ITEM(field[F_CONTEXT], 1))) {
+        goto done;
+    }
+    if (item != call->last_trace_id) {
+        Buffer id = {call->last_trace_id_bytes, 0, 16};
+        if (put_big_endian(&id, item, 16) < 0) {
+            Py_CLEAR(call->last_trace_id);
+            result = -1;
+            goto done;
+        }
+        Py_INCREF(item);
+        Py_XSETREF(call->last_trace_id, item);
+    }
+    if (put(buffer, "\x0a\x10", 2) < 0 || put(buffer, call->last_trace_id_bytes, 16) < 0
+        || put(buffer, "\x12\x08", 2) < 0
+        || put_id64(buffer, PyTuple_GET_ITEM(field[F_CONTEXT], 1)) < 0) {
+        result = -1;
+        goto done;
+    }
+    item = PyTuple_GET_ITEM(field[F_CONTEXT], 4);
+    if (item != call->last_trace_state || call->last_trace_state_field == NULL) {
+        PyObject *encoded = PyObject_CallOneArg(call->trace_state_field, item);
+        if (encoded == NULL) {
+            result = -1;
+            goto done;
+        }
+        Py_XSETREF(call->last_trace_state_field, encoded);
+        Py_INCREF(item);
+        Py_XSETREF(call->last_trace_state, item);
+    }
+    if (put_bytes(buffer, call->last_trace_state_field) < 0) {
+        result = -1;
+        goto done;
+    }
+
+    /* parent_span_id (4) */
+    if (field[F_PARENT] != Py_None) {
+        if (Py_TYPE(field[F_PARENT]) != (PyTypeObject *)call->span_context_type
+            || PyTuple_GET_SIZE(field[F_PARENT]) < 6
+            || !PyLong_CheckExact(PyTuple_GET_ITEM(field[F_PARENT], 1))) {
+            goto done;
+        }
+        remote = PyObject_IsTrue(PyTuple_GET_ITEM(field[F_PARENT], 2));
+        if (remote < 0 || put(buffer, "\x22\x08", 2) < 0
+            || put_id64(buffer, PyTuple_GET_ITEM(field[F_PARENT], 1)) < 0) {
+            result = -1;
+            goto done;
+        }
+    }
+
+    /* name (5), scrubbed and cached by the Python helper */
+    if (!PyUnicode_CheckExact(field[F_NAME])) {
+        goto done;
+    }
+    encoded_name = PyDict_GetItemWithError(call->names, field[F_NAME]);
+    if (encoded_name != NULL && PyBytes_GET_SIZE(encoded_name) > 0) {
+        if (put_bytes(buffer, encoded_name) < 0) {
+            result = -1;
+            goto done;
+        }
+    }
+    else {
+        if (PyErr_Occurred()) {
+            result = -1;
+            goto done;
+        }
+        encoded_name = PyObject_CallOneArg(call->name_field, field[F_NAME]);
+        if (encoded_name == NULL) {
+            result = -1;
+            goto done;
+        }
+        found = put_bytes(buffer, encoded_name);
+        Py_DECREF(encoded_name);
+        if (found < 0) {
+            result = -1;
+            goto done;
+        }
+    }
+
+    /* kind (6) */
+    if (put_bytes(buffer, kind_field) < 0) {
+        result = -1;
+        goto done;
+    }
+
+    /* start and end times (7, 8): omitted when unset, as protobuf does */
+    if ((result = unsigned64(field[F_START], &start)) != 0
+        || (result = unsigned64(field[F_END], &end)) != 0) {
+        goto done;
+    }
+    result = DECLINE;
+    if ((start && put_fixed64(buffer, 0x39, start) < 0)
+        || (end && put_fixed64(buffer, 0x41, end) < 0)) {
+        result = -1;
+        goto done;
+    }
+
+    /* attributes (9), dropped_attributes_count (10) */
+    attributes = field[F_ATTRIBUTES];
+    if (attributes == Py_None) {
+        attributes = NULL;
+    }
+    else if (Py_TYPE(attributes) == (PyTypeObject *)call->bounded_attributes_type) {
+        attributes = PyObject_GetAttr(field[F_ATTRIBUTES], str_dict);
+        if (attributes == NULL) {
+            result = -1;
+            goto done;
+        }
+        dropped = PyObject_GetAttr(field[F_ATTRIBUTES], str_dropped);
+        if (dropped == NULL) {
+            result = -1;
+            goto done;
+        }
+        if (!PyDict_CheckExact(attributes) || !PyLong_CheckExact(dropped)) {
+            goto done;
+        }
+        dropped_count = PyLong_AsUnsignedLongLong(dropped);
+        if (PyErr_Occurred() || dropped_count > 0xFFFFFFFFULL) {
+            PyErr_Clear();
+            goto done;
+        }
+    }
+    else if (PyDict_CheckExact(attributes)) {
+        Py_INCREF(attributes);
+    }
+    else {
+        attributes = NULL;
+        goto done;
+    }
+    if (attributes != NULL && put_attributes(buffer, call, attributes) < 0) {
+        result = -1;
+        goto done;
+    }
+    if (dropped_count && (put(buffer, "\x50", 1) < 0 || put_varint(buffer, dropped_count) < 0)) {
+        result = -1;
+        goto done;
+    }
+
+    /* status (15); no events (11) or links (13): checked above */
+    if (put_bytes(buffer, status_field) < 0) {
+        result = -1;
+        goto done;
+    }
+
+    /* flags (16), fixed32: SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, plus IS_REMOTE */
+    if (put(buffer, remote ? "\x85\x01\x00\x03\x00\x00" : "\x85\x01\x00\x01\x00\x00", 6) < 0) {
+        result = -1;
+        goto done;
+    }
+
+    /* the frame: ScopeSpans.spans (2), its length, then the body moved up to it */
+    frame[0] = 0x12;
+    frame_size = 1 + varint_into(frame + 1, (unsigned long long)(buffer->len - body));
+    memmove(buffer->data + begin + frame_size, buffer->data + body, (size_t)(buffer->len - body));
+    memcpy(buffer->data + begin, frame, (size_t)frame_size);
+    buffer->len = begin + frame_size + (buffer->len - body);
+    result = 0;
+
+done:
+    if (result != 0) {
+        buffer->len = begin;
+    }
+    for (i = 0; i < F_COUNT; i++) {
+        Py_XDECREF(field[i]);
+    }
+    Py_XDECREF(attributes);
+    Py_XDECREF(dropped);
+    Py_XDECREF(description);
+    Py_XDECREF(status_code);
+    return result;
+}
+
+PyDoc_STRVAR(encode_pieces_doc,
+"encode_pieces(spans, scrub_module, generation, direct_types, names, key_values,\n"
+"              span_context_type, bounded_attributes_type, bounded_list_type,\n"
+"              status_type, kinds,\n"
+"              kind_fields, status_codes, status_fields, name_field,\n"
+"              cached_key_value, key_value, trace_state_field) -> list\n"
+"\n"
+"For each span, its Span message framed as ScopeSpans field 2 (bytes), or None\n"
+"where the Python encoder must do it (an unusual span; or every span from the\n"
+"first one met after scrub_module.generation stopped equalling generation).\n"
+"kinds/kind_fields and status_codes/status_fields are parallel tuples matched\n"
+"by identity; the dicts and helpers are otlp_encoding's own.");
+
+#define ARG_COUNT 18
+
+static void
+release(Call *call, Buffer *buffer)
+{
+    int i;
+    PyMem_Free(buffer->data);
+    Py_XDECREF(call->last_trace_state);
+    Py_XDECREF(call->last_trace_state_field);
+    Py_XDECREF(call->last_trace_id);
+    for (i = 0; i < MEMO_SIZE; i++) {
+        Py_XDECREF(call->memo[i].key);
+        Py_XDECREF(call->memo[i].value);
+        Py_XDECREF(call->memo[i].encoded);
+    }
+}
+
+static PyObject *
+encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Call call;
+    Buffer buffer = {NULL, 0, 0};
+    PyObject *spans, *pieces = NULL, *piece, *generation;
+    Py_ssize_t i, count;
+    int status, stale = 0;
+
+    if (nargs != ARG_COUNT) {
+        PyErr_Format(PyExc_TypeError, "encode_pieces takes %d arguments (%zd given)", ARG_COUNT,
+                     nargs);
+        return NULL;
+    }
+    call.direct_types = args[3];
+    call.names = args[4];
+    call.key_values = args[5];
+    call.span_context_type = args[6];
+    call.bounded_attributes_type = args[7];
+    call.bounded_list_type = args[8];
+    call.status_type = args[9];
+    call.kinds = args[10];
+    call.kind_fields = args[11];
+    call.status_codes = args[12];
+    call.status_fields = args[13];
+    call.name_field = args[14];
+    call.cached_key_value = args[15];
+    call.key_value = args[16];
+    call.trace_state_field = args[17];
+    call.last_trace_state = NULL;
+    call.last_trace_state_field = NULL;
+    call.last_trace_id = NULL;
+    memset(call.memo, 0, sizeof(call.memo));
+    if (!PyDict_CheckExact(call.direct_types) || !PyDict_CheckExact(call.names)
+        || !PyDict_CheckExact(call.key_values) || !PyType_Check(call.span_context_type)
+        || !PyType_IsSubtype((PyTypeObject *)call.span_context_type, &PyTuple_Type)
+        || !PyTuple_CheckExact(call.kinds) || !PyTuple_CheckExact(call.kind_fields)
+        || PyTuple_GET_SIZE(call.kinds) != PyTuple_GET_SIZE(call.kind_fields)
+        || !PyTuple_CheckExact(call.status_codes) || !PyTuple_CheckExact(call.status_fields)
+        || PyTuple_GET_SIZE(call.status_codes) != PyTuple_GET_SIZE(call.status_fields)) {
+        PyErr_SetString(PyExc_TypeError, "encode_pieces: unexpected argument types");
+        return NULL;
+    }
+
+    spans = PySequence_Fast(args[0], "spans must be a sequence");
+    if (spans == NULL) {
+        return NULL;
+    }
+    count = PySequence_Fast_GET_SIZE(spans);
+    pieces = PyList_New(count);
+    if (pieces == NULL) {
+        goto error;
+    }
+    for (i = 0; i < count; i++) {
+        if (!stale) {
+            generation = PyObject_GetAttr(args[1], str_generation);
+            if (generation == NULL) {
+                goto error;
+            }
+            status = PyObject_RichCompareBool(generation, args[2], Py_EQ);
+            Py_DECREF(generation);
+            if (status < 0) {
+                goto error;
+            }
+            stale = !status;  /* a secret was registered: the Python path takes over */
+        }
+        piece = NULL;
+        if (!stale) {
+            buffer.len = 0;
+            status = encode_span(&buffer, &call, PySequence_Fast_GET_ITEM(spans, i));
+            if (status < 0) {
+                goto error;
+            }
+            if (status == 0) {
+                piece = PyBytes_FromStringAndSize((const char *)buffer.data, buffer.len);
+                if (piece == NULL) {
+                    goto error;
+                }
+            }
+        }
+        if (piece == NULL) {
+            piece = Py_NewRef(Py_None);
+        }
+        PyList_SET_ITEM(pieces, i, piece);
+    }
+    Py_DECREF(spans);
+    release(&call, &buffer);
+    return pieces;
+
+error:
+    Py_XDECREF(spans);
+    Py_XDECREF(pieces);
+    release(&call, &buffer);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"encode_pieces", (PyCFunction)(void (*)(void))encode_pieces, METH_FASTCALL,
+     encode_pieces_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_definition = {
+    PyModuleDef_HEAD_INIT,
+    "discord_otel._otlp_speedups",
+    "The compiled half of discord_otel.otlp_encoding (optional: the Python code "
+    "does the same where this is not built).",
+    -1,
+    methods,
+};
+
+#define INTERN(variable, text)                                  \
+    if ((variable = PyUnicode_InternFromString(text)) == NULL) { \
+        return NULL;                                            \
+    }
+
+PyMODINIT_FUNC
+PyInit__otlp_speedups(void)
+{
+    INTERN(str_context, "_context");
+    INTERN(str_name, "_name");
+    INTERN(str_kind, "_kind");
+    INTERN(str_parent, "_parent");
+    INTERN(str_start_time, "_start_time");
+    INTERN(str_end_time, "_end_time");
+    INTERN(str_attributes, "_attributes");
+    INTERN(str_events, "_events");
+    INTERN(str_links, "_links");
+    INTERN(str_status, "_status");
+    INTERN(str_dict, "_dict");
+    INTERN(str_dropped, "dropped");
+    INTERN(str_status_code, "_status_code");
+    INTERN(str_description, "_description");
+    INTERN(str_generation, "generation");
+    INTERN(str_deque, "_dq");
+    return PyModule_Create(&module_definition);
+}
