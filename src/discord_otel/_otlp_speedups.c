@@ -142,10 +142,37 @@ put_big_endian(Buffer *buffer, PyObject *value, size_t size)
     return 0;
 }
 
+/* A length-delimited field whose length is known only once its body is
+ * written: open_frame leaves room for the tag and length, close_frame writes
+ * them and moves the body up to them. */
+static Py_ssize_t
+open_frame(Buffer *buffer)
+{
+    Py_ssize_t start = buffer->len;
+    if (reserve(buffer, FRAME_ROOM) < 0) {
+        return -1;
+    }
+    buffer->len += FRAME_ROOM;
+    return start;
+}
+
+static void
+close_frame(Buffer *buffer, Py_ssize_t start, unsigned char tag)
+{
+    unsigned char head[FRAME_ROOM];
+    Py_ssize_t body = start + FRAME_ROOM, size = buffer->len - body, head_size;
+
+    head[0] = tag;
+    head_size = 1 + varint_into(head + 1, (unsigned long long)size);
+    memmove(buffer->data + start + head_size, buffer->data + body, (size_t)size);
+    memcpy(buffer->data + start, head, (size_t)head_size);
+    buffer->len = start + head_size + size;
+}
+
 /* Interned attribute names, made once. */
 static PyObject *str_context, *str_name, *str_kind, *str_parent, *str_start_time,
     *str_end_time, *str_attributes, *str_events, *str_links, *str_status, *str_dict,
-    *str_dropped, *str_status_code, *str_description, *str_generation, *str_deque;
+    *str_dropped, *str_status_code, *str_description, *str_generation, *str_deque, *str_timestamp;
 
 #define MEMO_SIZE 256
 
@@ -157,6 +184,7 @@ typedef struct {
     PyObject *span_context_type;
     PyObject *bounded_attributes_type;
     PyObject *bounded_list_type;
+    PyObject *event_type;
     PyObject *status_type;
     PyObject *kinds;
     PyObject *kind_fields;
@@ -252,7 +280,7 @@ is_plain_empty(PyObject *container, PyObject *bounded_list_type)
 }
 
 static int
-put_attribute(Buffer *buffer, Call *call, PyObject *key, PyObject *value)
+put_attribute(Buffer *buffer, Call *call, PyObject *key, PyObject *value, const char *tag)
 {
     PyTypeObject *type = Py_TYPE(value);
     PyObject *encoded;
@@ -265,7 +293,7 @@ put_attribute(Buffer *buffer, Call *call, PyObject *key, PyObject *value)
         /* the same two objects: the same encoding (both are held by the memo) */
         slot = (((uintptr_t)key >> 4) * 31 + ((uintptr_t)value >> 4)) & (MEMO_SIZE - 1);
         if (call->memo[slot].key == key && call->memo[slot].value == value) {
-            return put(buffer, "\x4a", 1) < 0 ? -1 : put_bytes(buffer, call->memo[slot].encoded);
+            return put(buffer, tag, 1) < 0 ? -1 : put_bytes(buffer, call->memo[slot].encoded);
         }
         cache_key = PyTuple_Pack(3, key, (PyObject *)type, value);
         if (cache_key == NULL) {
@@ -283,7 +311,7 @@ put_attribute(Buffer *buffer, Call *call, PyObject *key, PyObject *value)
             Py_XSETREF(call->memo[slot].key, key);
             Py_XSETREF(call->memo[slot].value, value);
             Py_XSETREF(call->memo[slot].encoded, encoded);
-            if (put(buffer, "\x4a", 1) < 0) {
+            if (put(buffer, tag, 1) < 0) {
                 return -1;
             }
             return put_bytes(buffer, encoded);
@@ -303,14 +331,15 @@ put_attribute(Buffer *buffer, Call *call, PyObject *key, PyObject *value)
     }
     status = 0;
     if (encoded != Py_None) {
-        status = put(buffer, "\x4a", 1) < 0 ? -1 : put_bytes(buffer, encoded);
+        status = put(buffer, tag, 1) < 0 ? -1 : put_bytes(buffer, encoded);
     }
     Py_DECREF(encoded);
     return status;
 }
 
+/* The repeated KeyValue field ``tag`` (one byte) of a dict's items. */
 static int
-put_attributes(Buffer *buffer, Call *call, PyObject *attributes)
+put_attributes(Buffer *buffer, Call *call, PyObject *attributes, const char *tag)
 {
     PyObject *key, *value;
     Py_ssize_t position = 0;
@@ -320,7 +349,7 @@ put_attributes(Buffer *buffer, Call *call, PyObject *attributes)
     while (PyDict_Next(attributes, &position, &key, &value)) {
         Py_INCREF(key);
         Py_INCREF(value);
-        status = put_attribute(buffer, call, key, value);
+        status = put_attribute(buffer, call, key, value, tag);
         Py_DECREF(key);
         Py_DECREF(value);
         if (status < 0) {
@@ -329,6 +358,116 @@ put_attributes(Buffer *buffer, Call *call, PyObject *attributes)
     }
     Py_DECREF(attributes);
     return status;
+}
+
+/* An attributes container as the Python path reads it: *items the dict to
+ * iterate (new reference, or NULL for none) and *dropped its dropped count.
+ * 0, DECLINE or -1. */
+static int
+plain_attributes(Call *call, PyObject *attributes, PyObject **items,
+                 unsigned long long *dropped)
+{
+    PyObject *count;
+
+    *items = NULL;
+    *dropped = 0;
+    if (attributes == Py_None) {
+        return 0;
+    }
+    if (PyDict_CheckExact(attributes)) {
+        *items = Py_NewRef(attributes);
+        return 0;
+    }
+    if (Py_TYPE(attributes) != (PyTypeObject *)call->bounded_attributes_type) {
+        return DECLINE;
+    }
+    *items = PyObject_GetAttr(attributes, str_dict);
+    if (*items == NULL) {
+        return -1;
+    }
+    count = PyObject_GetAttr(attributes, str_dropped);
+    if (count == NULL) {
+        Py_CLEAR(*items);
+        return -1;
+    }
+    if (!PyDict_CheckExact(*items) || !PyLong_CheckExact(count)) {
+        Py_DECREF(count);
+        Py_CLEAR(*items);
+        return DECLINE;
+    }
+    *dropped = PyLong_AsUnsignedLongLong(count);
+    Py_DECREF(count);
+    if (PyErr_Occurred() || *dropped > 0xFFFFFFFFULL) {
+        PyErr_Clear();
+        Py_CLEAR(*items);
+        return DECLINE;
+    }
+    return 0;
+}
+
+/* Span.events (11) of a list or tuple of the SDK's Event objects, as the
+ * Python path's _events_field: 0, DECLINE, or -1. */
+static int
+put_events(Buffer *buffer, Call *call, PyObject *events)
+{
+    Py_ssize_t i, count = PySequence_Fast_GET_SIZE(events), start, size;
+    PyObject *event, *timestamp = NULL, *name = NULL, *attributes = NULL, *items = NULL;
+    unsigned long long when, dropped;
+    const char *text;
+    int result = 0;
+
+    for (i = 0; i < count && result == 0; i++) {
+        event = PySequence_Fast_GET_ITEM(events, i);
+        if (Py_TYPE(event) != (PyTypeObject *)call->event_type) {
+            return DECLINE;
+        }
+        Py_INCREF(event);  /* the helpers run Python code */
+        timestamp = PyObject_GetAttr(event, str_timestamp);
+        name = timestamp == NULL ? NULL : PyObject_GetAttr(event, str_name);
+        attributes = name == NULL ? NULL : PyObject_GetAttr(event, str_attributes);
+        if (attributes == NULL) {
+            result = -1;
+        }
+        else if ((result = unsigned64(timestamp, &when)) == 0
+                 && (name == Py_None || PyUnicode_CheckExact(name))
+                 && (result = plain_attributes(call, attributes, &items, &dropped)) == 0) {
+            start = open_frame(buffer);
+            if (start < 0 || (when && put_fixed64(buffer, 0x09, when) < 0)) {
+                result = -1;
+            }
+            else if (name != Py_None && PyUnicode_GET_LENGTH(name) > 0) {
+                text = PyUnicode_AsUTF8AndSize(name, &size);
+                if (text == NULL) {  /* not encodable: the Python path raises */
+                    PyErr_Clear();
+                    result = DECLINE;
+                }
+                else if (put(buffer, "\x12", 1) < 0 || put_varint(buffer, size) < 0
+                         || put(buffer, text, size) < 0) {
+                    result = -1;
+                }
+            }
+            if (result == 0 && items != NULL && PyDict_GET_SIZE(items) > 0
+                && put_attributes(buffer, call, items, "\x1a") < 0) {
+                result = -1;
+            }
+            if (result == 0 && dropped
+                && (put(buffer, "\x20", 1) < 0 || put_varint(buffer, dropped) < 0)) {
+                result = -1;
+            }
+            if (result == 0) {
+                close_frame(buffer, start, 0x5a);
+            }
+        }
+        else if (result == 0) {
+            result = DECLINE;
+        }
+        Py_XDECREF(timestamp);
+        Py_XDECREF(name);
+        Py_XDECREF(attributes);
+        Py_CLEAR(items);
+        Py_DECREF(event);
+    }
+    return result;
 }
 
 enum {
@@ -345,13 +484,11 @@ encode_span(Buffer *buffer, Call *call, PyObject *span)
         &str_context, &str_name, &str_kind, &str_parent, &str_start_time, &str_end_time,
         &str_attributes, &str_events, &str_links, &str_status};
     PyObject *field[F_COUNT] = {NULL};
-    PyObject *direct, *item, *attributes = NULL, *dropped = NULL, *status_code = NULL,
+    PyObject *direct, *item, *attributes = NULL, *status_code = NULL,
                             *description = NULL, *encoded_name,
-                            *kind_field, *status_field;
+                            *kind_field, *status_field, *events = NULL;
     unsigned long long start, end, dropped_count = 0;
-    Py_ssize_t begin = buffer->len, body, i, count;
-    unsigned char frame[FRAME_ROOM];
-    Py_ssize_t frame_size;
+    Py_ssize_t begin = buffer->len, i, count;
     int result = DECLINE, remote = 0, found;
 
     direct = PyDict_GetItemWithError(call->direct_types, (PyObject *)Py_TYPE(span));
@@ -371,10 +508,20 @@ encode_span(Buffer *buffer, Call *call, PyObject *span)
         || Py_TYPE(field[F_STATUS]) != (PyTypeObject *)call->status_type) {
         goto done;
     }
-    if ((found = is_plain_empty(field[F_EVENTS], call->bounded_list_type)) != 1
-        || (found = is_plain_empty(field[F_LINKS], call->bounded_list_type)) != 1) {
+    if ((found = is_plain_empty(field[F_LINKS], call->bounded_list_type)) != 1
+        || (found = is_plain_empty(field[F_EVENTS], call->bounded_list_type)) < 0) {
         result = found < 0 ? -1 : DECLINE;
         goto done;
+    }
+    if (!found) {  /* events: encoded here when a plain list or tuple of Event */
+        if (!PyList_CheckExact(field[F_EVENTS]) && !PyTuple_CheckExact(field[F_EVENTS])) {
+            goto done;
+        }
+        events = PySequence_Fast(field[F_EVENTS], "events");
+        if (events == NULL) {
+            result = -1;
+            goto done;
+        }
     }
     kind_field = NULL;
     count = PyTuple_GET_SIZE(call->kinds);
@@ -401,12 +548,10 @@ encode_span(Buffer *buffer, Call *call, PyObject *span)
     if (kind_field == NULL || status_field == NULL || description != Py_None) {
         goto done;
     }
-    if (reserve(buffer, FRAME_ROOM + 64) < 0) {
+    if (open_frame(buffer) < 0) {
         result = -1;
         goto done;
     }
-    buffer->len += FRAME_ROOM;
-    body = buffer->len;
 
     /* trace_id, span_id (fields 1, 2); the trace state (3) */
     item = PyTuple_GET_ITEM(field[F_CONTEXT], 0);
@@ -508,38 +653,11 @@ encode_span(Buffer *buffer, Call *call, PyObject *span)
     }
 
     /* attributes (9), dropped_attributes_count (10) */
-    attributes = field[F_ATTRIBUTES];
-    if (attributes == Py_None) {
-        attributes = NULL;
-    }
-    else if (Py_TYPE(attributes) == (PyTypeObject *)call->bounded_attributes_type) {
-        attributes = PyObject_GetAttr(field[F_ATTRIBUTES], str_dict);
-        if (attributes == NULL) {
-            result = -1;
-            goto done;
-        }
-        dropped = PyObject_GetAttr(field[F_ATTRIBUTES], str_dropped);
-        if (dropped == NULL) {
-            result = -1;
-            goto done;
-        }
-        if (!PyDict_CheckExact(attributes) || !PyLong_CheckExact(dropped)) {
-            goto done;
-        }
-        dropped_count = PyLong_AsUnsignedLongLong(dropped);
-        if (PyErr_Occurred() || dropped_count > 0xFFFFFFFFULL) {
-            PyErr_Clear();
-            goto done;
-        }
-    }
-    else if (PyDict_CheckExact(attributes)) {
-        Py_INCREF(attributes);
-    }
-    else {
-        attributes = NULL;
+    if ((result = plain_attributes(call, field[F_ATTRIBUTES], &attributes, &dropped_count)) != 0) {
         goto done;
     }
-    if (attributes != NULL && put_attributes(buffer, call, attributes) < 0) {
+    result = DECLINE;
+    if (attributes != NULL && put_attributes(buffer, call, attributes, "\x4a") < 0) {
         result = -1;
         goto done;
     }
@@ -548,7 +666,13 @@ encode_span(Buffer *buffer, Call *call, PyObject *span)
         goto done;
     }
 
-    /* status (15); no events (11) or links (13): checked above */
+    /* events (11); no links (13): checked above */
+    if (events != NULL && (result = put_events(buffer, call, events)) != 0) {
+        goto done;
+    }
+    result = DECLINE;
+
+    /* status (15) */
     if (put_bytes(buffer, status_field) < 0) {
         result = -1;
         goto done;
@@ -560,12 +684,7 @@ encode_span(Buffer *buffer, Call *call, PyObject *span)
         goto done;
     }
 
-    /* the frame: ScopeSpans.spans (2), its length, then the body moved up to it */
-    frame[0] = 0x12;
-    frame_size = 1 + varint_into(frame + 1, (unsigned long long)(buffer->len - body));
-    memmove(buffer->data + begin + frame_size, buffer->data + body, (size_t)(buffer->len - body));
-    memcpy(buffer->data + begin, frame, (size_t)frame_size);
-    buffer->len = begin + frame_size + (buffer->len - body);
+    close_frame(buffer, begin, 0x12);  /* ScopeSpans.spans (2) */
     result = 0;
 
 done:
@@ -576,7 +695,7 @@ done:
         Py_XDECREF(field[i]);
     }
     Py_XDECREF(attributes);
-    Py_XDECREF(dropped);
+    Py_XDECREF(events);
     Py_XDECREF(description);
     Py_XDECREF(status_code);
     return result;
@@ -585,7 +704,7 @@ done:
 PyDoc_STRVAR(encode_pieces_doc,
 "encode_pieces(spans, scrub_module, generation, direct_types, names, key_values,\n"
 "              span_context_type, bounded_attributes_type, bounded_list_type,\n"
-"              status_type, kinds,\n"
+"              event_type, status_type, kinds,\n"
 "              kind_fields, status_codes, status_fields, name_field,\n"
 "              cached_key_value, key_value, trace_state_field) -> list\n"
 "\n"
@@ -595,7 +714,7 @@ PyDoc_STRVAR(encode_pieces_doc,
 "kinds/kind_fields and status_codes/status_fields are parallel tuples matched\n"
 "by identity; the dicts and helpers are otlp_encoding's own.");
 
-#define ARG_COUNT 18
+#define ARG_COUNT 19
 
 static void
 release(Call *call, Buffer *buffer)
@@ -632,15 +751,16 @@ encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     call.span_context_type = args[6];
     call.bounded_attributes_type = args[7];
     call.bounded_list_type = args[8];
-    call.status_type = args[9];
-    call.kinds = args[10];
-    call.kind_fields = args[11];
-    call.status_codes = args[12];
-    call.status_fields = args[13];
-    call.name_field = args[14];
-    call.cached_key_value = args[15];
-    call.key_value = args[16];
-    call.trace_state_field = args[17];
+    call.event_type = args[9];
+    call.status_type = args[10];
+    call.kinds = args[11];
+    call.kind_fields = args[12];
+    call.status_codes = args[13];
+    call.status_fields = args[14];
+    call.name_field = args[15];
+    call.cached_key_value = args[16];
+    call.key_value = args[17];
+    call.trace_state_field = args[18];
     call.last_trace_state = NULL;
     call.last_trace_state_field = NULL;
     call.last_trace_id = NULL;
@@ -747,5 +867,6 @@ PyInit__otlp_speedups(void)
     INTERN(str_description, "_description");
     INTERN(str_generation, "generation");
     INTERN(str_deque, "_dq");
+    INTERN(str_timestamp, "_timestamp");
     return PyModule_Create(&module_definition);
 }

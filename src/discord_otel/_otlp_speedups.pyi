@@ -14,6 +14,7 @@ def encode_pieces(
     span_context_type: type,
     bounded_attributes_type: type,
     bounded_list_type: type,
+    event_type: type,
     status_type: type,
     kinds: tuple[Any, ...],
     kind_fields: tuple[bytes, ...],

@@ -467,6 +467,7 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
             span_context_type,
             bounded_attributes,
             bounded_list,
+            Event,
             status_type,
             _KINDS,
             _KIND_FIELD_VALUES,

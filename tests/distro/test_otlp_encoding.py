@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as stock_encode
 from opentelemetry.exporter.otlp.proto.http import trace_exporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -607,7 +608,7 @@ def test_exporter_sends_no_secret(otlp_receiver: OtlpReceiver) -> None:
 
 def _usual_spans() -> list[ReadableSpan]:
     """What the compiled half takes: the instrumentation's own spans, SDK spans and
-    plain ReadableSpans, with no events or links and a status without description."""
+    plain ReadableSpans, with no links and a status without description."""
     from discord_otel.instrumentation import recording
 
     provider = _Provider(Resource({"service.name": "usual"}))
@@ -627,6 +628,9 @@ def _usual_spans() -> list[ReadableSpan]:
             gateway,
             SpanKind.SERVER,
             {"discord.command.name": "ping", "ok": True, "raw": b"\x00", "took": 0.25},
+        )
+        recording.add_internal_event(  # a slash command's span carries its ack
+            command, "discord.interaction.ack", {"discord.interaction.ack.duration": 0.01 * index}
         )
         ours += [command, gateway]
     with provider.provider.get_tracer("sdk").start_as_current_span("sdk span") as sdk_span:
@@ -666,6 +670,14 @@ def _usual_spans() -> list[ReadableSpan]:
             ]
         )
     ]
+    dropping = BoundedAttributes(1, {"a": 1, "b": 2}, immutable=True)  # drops one
+    events = (
+        Event("e", {"k": "v", "none": None, "weird": weird["mixed"]}, timestamp=5),
+        Event("", None, timestamp=6),
+        Event("limited", dropping, timestamp=7),
+        Event("\u00e9v\u00e9nement", {}, timestamp=0),
+    )
+    plain.append(ReadableSpan(name="with events", context=SpanContext(7, 8, False), events=events))
     return [*provider.exporter.get_finished_spans(), *plain]
 
 
@@ -688,7 +700,7 @@ def test_the_compiled_half_takes_the_usual_spans_byte_for_byte(
     if implementation != "compiled":
         pytest.skip("about the compiled half")
     spans = _usual_spans()
-    assert len(spans) == 11
+    assert len(spans) == 12
     recorder = _Recorder(COMPILED)
     monkeypatch.setattr(otlp_encoding, "speedups", recorder)
     _assert_same_as_stock(spans)  # the first batch tells which span types are direct
