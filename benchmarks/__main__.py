@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.time()
     load_before = harness._load()
     busy_before = _cpu_accounting()
+    calibration_before = report.calibrate()
     print(f"benchmarks: {preset} run, {sizes.rounds} round(s), work files in {workdir}", flush=True)
 
     def progress(line: str) -> None:
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 "load_before": load_before,
                 "load_after": harness._load(),
                 "others_cpu_share": _others_share(busy_before, _cpu_accounting()),
+                "calibration_ms": [calibration_before, report.calibrate()],
                 "database": bool(dsn),
                 "modes": [m.name for m in modes],
                 "workloads": workloads,

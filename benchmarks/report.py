@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import statistics
+import timeit
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,33 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def _otlp_encoder() -> str:
+    """Which OTLP span encoder discord-otel's modes use here (see otlp_encoding.py)."""
+    try:
+        from discord_otel import otlp_encoding
+    except ImportError:
+        return "unknown"
+    return "compiled (C half built)" if otlp_encoding.speedups else "pure Python"
+
+
+def calibrate() -> float:
+    """Milliseconds a fixed pure-Python loop takes now (best of five): the same
+    number on the same machine means the same speed, whatever else the run shows."""
+
+    def fixed_work() -> int:
+        total = 0
+        for i in range(200_000):
+            total += i * i % 7
+        return total
+
+    return min(timeit.repeat(fixed_work, number=1, repeat=5)) * 1000
+
+
+# A calibration after the run this much slower (or faster) than before it: the
+# machine's speed changed under the run, and so may the ratios.
+CALIBRATION_DRIFT = 1.3
+
+
 def machine_info() -> dict[str, Any]:
     model = platform.processor() or "unknown"
     try:
@@ -41,6 +69,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     return {
+        "otlp_encoder": _otlp_encoder(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": os.cpu_count(),
         "cpu": model,
@@ -205,12 +234,25 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
             f"{others * 100:.0f}% of the machine's cores (from /proc/stat minus the harness "
             "and its children; the PostgreSQL server counts as other)"
         )
-    busy = (others or 0) > 0.15 or max(load + load_after + during, default=0) > 2.5
+    calibration = meta.get("calibration_ms")
+    drifted = False
+    if calibration and len(calibration) == 2 and min(calibration) > 0:
+        before_ms, after_ms = calibration
+        drifted = max(before_ms, after_ms) / min(before_ms, after_ms) > CALIBRATION_DRIFT
+        lines.append(
+            f"- machine speed: a fixed pure-Python loop took {before_ms:.1f} ms before the run and "
+            f"{after_ms:.1f} ms after it (compare with other runs' figures: a slower machine "
+            "shows here before it shows in the ratios)"
+            + (" -- **the speed changed during this run**" if drifted else "")
+        )
+    if meta.get("otlp_encoder"):
+        lines.append(f"- discord-otel's OTLP span encoder: {meta['otlp_encoder']}")
+    busy = drifted or (others or 0) > 0.15 or max(load + load_after + during, default=0) > 2.5
     if busy:
         lines.append(
-            "- **the machine was loaded during this run** (other engineers' test suites on "
-            "the same 2 cores): absolute rates drift; ratios are interleaved per round "
-            "to compensate, and the spread shows what is left."
+            "- **the machine was loaded or changed speed during this run** (other work on "
+            "the same 2 cores or host): absolute rates drift; ratios are interleaved per "
+            "round to compensate, and the spread shows what is left."
         )
     lines.append(
         f"- preset `{meta['preset']}`: {meta['rounds']} round(s); events per run "
