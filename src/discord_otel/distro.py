@@ -150,9 +150,11 @@ def load_instrumentation(name: str, instrumentor_class: Any, **kwargs: Any) -> b
         # is recorded while the query's span is current (its exemplar).
         AsyncPGMetricsInstrumentor().instrument(**kwargs)
         if _traces_exported():
-            instrumentor_class(capture_parameters=settings.capture_sql_parameters).instrument(
-                **kwargs
-            )
+            from discord_otel.asyncpg_spans import skip_under_sampled_out
+
+            instrumentor = instrumentor_class(capture_parameters=settings.capture_sql_parameters)
+            skip_under_sampled_out(instrumentor)  # a dropped event's queries make no span
+            instrumentor.instrument(**kwargs)
         else:  # spans only, and none would be exported: don't pay for them per query
             logger.debug("discord-otel: no spans exported, asyncpg span instrumentation off")
         return True

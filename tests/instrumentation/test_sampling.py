@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
@@ -167,3 +168,74 @@ async def test_ratio_sampling_keeps_whole_traces_and_drops_the_rest(telemetry: T
     assert {"discord.listener.name": "on_message", "error.type": "KeyError"} in attrs(
         metrics["discord.listener.duration"]
     )
+
+
+@pytest.mark.postgres
+async def test_a_dropped_events_queries_make_no_span_and_still_count(
+    telemetry: Telemetry, postgres_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a dropped event the asyncpg span instrumentation is skipped (its span
+    could only be non-recording); under a kept one the query's span is in the trace.
+    Every query runs and counts in db.client.operation.duration either way."""
+    asyncpg = pytest.importorskip("asyncpg")
+    from opentelemetry.instrumentation import asyncpg as contrib
+
+    from discord_otel.asyncpg_metrics import AsyncPGMetricsInstrumentor
+    from discord_otel.asyncpg_spans import skip_under_sampled_out
+
+    prepared: list[str] = []  # statements the span instrumentation prepared a span for
+    hydrate = contrib._hydrate_span_from_args
+
+    def counting_hydrate(connection: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        prepared.append(query)
+        return hydrate(connection, query, *args, **kwargs)
+
+    monkeypatch.setattr(contrib, "_hydrate_span_from_args", counting_hydrate)
+    spans = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(RATIO))
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry.uninstrument()
+    telemetry.meter_provider.shutdown()
+    telemetry.reader = InMemoryMetricReader()
+    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
+    telemetry.instrumentor.instrument(
+        tracer_provider=provider,
+        meter_provider=telemetry.meter_provider,
+        settings=DiscordOtelSettings(),
+    )
+    query_metrics = AsyncPGMetricsInstrumentor()
+    query_metrics.instrument(meter_provider=telemetry.meter_provider)
+    query_spans = contrib.AsyncPGInstrumentor()
+    skip_under_sampled_out(query_spans)
+    query_spans.instrument(tracer_provider=provider)
+    answers: list[tuple[SpanContext, Any]] = []
+    try:
+        pool = await asyncpg.create_pool(postgres_server.dsn, min_size=1, max_size=2)
+        async with running_bot(provider.get_tracer("tests")) as harness:
+
+            @harness.bot.command()
+            async def lookup(ctx: Any, number: int) -> None:
+                value = await pool.fetchval("SELECT $1::int * 2", number)
+                answers.append((trace.get_current_span().get_span_context(), value))
+                await ctx.send(str(value))
+
+            await telemetry.settle(lambda: harness.bot.is_ready())
+            for number in range(30):
+                await harness.sim.send_message(f"!lookup {number}")
+            await telemetry.settle(lambda: len(answers) == 30)
+            metrics = telemetry.metrics()
+        await pool.close()
+    finally:
+        query_spans.uninstrument()
+        query_metrics.uninstrument()
+        telemetry.uninstrument()
+
+    assert sorted(value for _, value in answers) == [2 * n for n in range(30)]
+    kept = {context.trace_id for context, _ in answers if context.trace_flags.sampled}
+    assert 0 < len(kept) < 30
+    db_spans = [s for s in spans.get_finished_spans() if s.name.startswith("SELECT")]
+    # one span per kept command's query, in that command's trace; none for the others
+    assert sorted(s.context.trace_id for s in db_spans if s.context) == sorted(kept)
+    assert len(prepared) == len(kept)
+    points = metrics["db.client.operation.duration"].data.data_points
+    assert sum(point.count for point in points) >= 30  # every query, pool housekeeping aside
