@@ -47,6 +47,19 @@ def message_events(telemetry: Telemetry) -> int:
     )
 
 
+def reinstrument(telemetry: Telemetry, provider: TracerProvider) -> None:
+    """The instrumentation again, tracing into ``provider``, with fresh metrics."""
+    telemetry.uninstrument()
+    telemetry.meter_provider.shutdown()
+    telemetry.reader = InMemoryMetricReader()
+    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
+    telemetry.instrumentor.instrument(
+        tracer_provider=provider,
+        meter_provider=telemetry.meter_provider,
+        settings=DiscordOtelSettings(),
+    )
+
+
 def kept_by_sampler(trace_id: int) -> bool:
     """The SDK's own rule for a root under ParentBased(TraceIdRatioBased)."""
     return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < RATIO.bound
@@ -65,15 +78,7 @@ async def test_ratio_sampling_keeps_whole_traces_and_drops_the_rest(telemetry: T
     log_handler = LoggingHandler(logger_provider=logger_provider)
     log.addHandler(log_handler)
 
-    telemetry.uninstrument()
-    telemetry.meter_provider.shutdown()
-    telemetry.reader = InMemoryMetricReader()
-    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
-    telemetry.instrumentor.instrument(
-        tracer_provider=provider,
-        meter_provider=telemetry.meter_provider,
-        settings=DiscordOtelSettings(),
-    )
+    reinstrument(telemetry, provider)
     tracer = provider.get_tracer("tests")
     seen: list[tuple[SpanContext, dict[str, Any]]] = []
     try:
@@ -194,15 +199,7 @@ async def test_a_dropped_events_queries_make_no_span_and_still_count(
     spans = InMemorySpanExporter()
     provider = TracerProvider(sampler=ParentBased(RATIO))
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    telemetry.uninstrument()
-    telemetry.meter_provider.shutdown()
-    telemetry.reader = InMemoryMetricReader()
-    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
-    telemetry.instrumentor.instrument(
-        tracer_provider=provider,
-        meter_provider=telemetry.meter_provider,
-        settings=DiscordOtelSettings(),
-    )
+    reinstrument(telemetry, provider)
     query_metrics = AsyncPGMetricsInstrumentor()
     query_metrics.instrument(meter_provider=telemetry.meter_provider)
     query_spans = contrib.AsyncPGInstrumentor()
