@@ -31,6 +31,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 
 from discord_otel import semconv
 from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation.spans import in_dropped_event
 from discord_otel.version import __version__
 
 DB_SYSTEM_POSTGRESQL = "postgresql"
@@ -201,7 +202,10 @@ def _record(histogram: Any, query: Any, error: str | None, duration: float) -> N
     series = fast.known(operation, error) or fast.series(
         (operation, error), _attributes(operation, error)
     )
-    fast.record(series, duration, trace.get_current_span() if rt.tracing else None)
+    # No exemplar under a dropped event: asking the proxy span whether it is sampled
+    # would make the event's dropped root exist only to answer no.
+    exemplar = None if not rt.tracing or in_dropped_event() else trace.get_current_span()
+    fast.record(series, duration, exemplar)
 
 
 def _attributes(operation: str | None, error: str | None) -> dict[str, Any]:

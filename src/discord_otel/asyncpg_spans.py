@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from discord_otel.instrumentation.spans import CURRENT, PROXY_CONTEXT, otel_current
+from discord_otel.instrumentation.spans import in_dropped_event
 
 __all__ = ["skip_under_sampled_out"]
 
@@ -36,8 +36,7 @@ def skip_under_sampled_out(instrumentor: Any) -> None:
 
 def _skipping(hook: Hook) -> Hook:
     async def run(func: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        span = CURRENT.get()
-        if span is not None and span.sampled_out and otel_current() is PROXY_CONTEXT:
+        if in_dropped_event():
             return await func(*args, **kwargs)  # what the hook does when suppressed
         return await hook(func, instance, args, kwargs)
 

@@ -320,6 +320,14 @@ PROXY = _CurrentDiscordSpan()
 PROXY_CONTEXT = trace.set_span_in_context(PROXY, EMPTY_CONTEXT)
 
 
+def in_dropped_event() -> bool:
+    """Whether this task runs under a gateway event whose trace the sampler dropped
+    on arrival, with no span of the bot's own current: nothing started now can be
+    recorded, so whoever would start a span or look for a sampled one can skip it."""
+    span = CURRENT.get()
+    return span is not None and span.sampled_out and otel_current() is PROXY_CONTEXT
+
+
 _new_span = object.__new__
 
 EnterTokens = tuple[Token[DiscordSpan | None], object | None]
