@@ -61,13 +61,21 @@ class SpeedupsBuildHook(BuildHookInterface):
             self._scratch = None
 
 
+def compiler_command() -> list[str]:
+    """The command that compiles and links an extension module here (sysconfig's
+    ``LDSHARED``, its compiler replaced by ``CC`` as setuptools does); [] where
+    sysconfig names none."""
+    linker = shlex.split(sysconfig.get_config_var("LDSHARED") or "")
+    if linker and os.environ.get("CC"):
+        linker[0:1] = shlex.split(os.environ["CC"])
+    return linker
+
+
 def _compile(source: Path, output: Path) -> str | None:
     """Compile ``source`` into the extension module ``output``; why not, or None."""
-    linker = shlex.split(sysconfig.get_config_var("LDSHARED") or "")
+    linker = compiler_command()
     if not linker:
         return "sysconfig names no shared-library linker for this platform"
-    if os.environ.get("CC"):  # as setuptools does: CC replaces the compiler itself
-        linker[0:1] = shlex.split(os.environ["CC"])
     include = sysconfig.get_paths()["include"]
     if not (Path(include) / "Python.h").exists():
         return f"no Python.h in {include} (Debian/Ubuntu: apt-get install python3-dev)"

@@ -37,7 +37,9 @@ def _otlp_encoder() -> str:
         from discord_otel import otlp_encoding
     except ImportError:
         return "unknown"
-    return "compiled (C half built)" if otlp_encoding.speedups else "pure Python"
+    # the bots get no OTEL_* variable but the modes' own (harness._clean_env): the
+    # default setting, so what was built decides
+    return "compiled (C half built)" if otlp_encoding._built else "pure Python (C half not built)"
 
 
 def calibrate() -> float:

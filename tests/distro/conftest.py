@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +21,10 @@ DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz01234
 
 def c_compiler_found() -> bool:
     """Whether the build hook (hatch_build.py) finds the compiler it would use."""
-    linker = shlex.split(sysconfig.get_config_var("LDSHARED") or "")
-    if os.environ.get("CC"):
-        linker[0:1] = shlex.split(os.environ["CC"])
-    return bool(linker) and shutil.which(linker[0]) is not None
+    from hatch_build import compiler_command
+
+    command = compiler_command()
+    return bool(command) and shutil.which(command[0]) is not None
 
 
 @dataclass
