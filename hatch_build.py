@@ -1,12 +1,15 @@
-"""Build hook: compile ``discord_otel._otlp_speedups`` (the OTLP span encoder's C half).
+"""Build hook: compile the C halves of discord-otel's hot paths.
 
-The compiled module is optional. Where it is not built (no C compiler, no
-Python headers, a platform whose compiler sysconfig does not name), the
-package works the same, the Python encoder doing all the work; the build says
-so in one line and goes on. ``DISCORD_OTEL_BUILD_SPEEDUPS=false`` skips it.
+- ``discord_otel._otlp_speedups``: the OTLP span encoder's (otlp_encoding.py);
+- ``discord_otel._gateway_speedups``: the traced gateway parser's (gateway.py).
 
-A wheel carries the module (and is then tagged for this Python and platform);
-an editable install builds it next to its source, in ``src/discord_otel/``.
+Both are optional. Where one is not built (no C compiler, no Python headers, a
+platform whose compiler sysconfig does not name), the package works the same,
+its Python code doing all the work; the build says so in one line and goes on.
+``DISCORD_OTEL_BUILD_SPEEDUPS=false`` skips them.
+
+A wheel carries the modules (and is then tagged for this Python and platform);
+an editable install builds them next to their sources, in ``src/discord_otel/``.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = "src/discord_otel/_otlp_speedups.c"
-MODULE = "discord_otel/_otlp_speedups"
+MODULES = ("discord_otel/_otlp_speedups", "discord_otel/_gateway_speedups")  # under src/, .c
 SKIP_VARIABLE = "DISCORD_OTEL_BUILD_SPEEDUPS"
 
 
@@ -34,26 +36,29 @@ class SpeedupsBuildHook(BuildHookInterface):
         if self.target_name != "wheel":
             return
         if os.environ.get(SKIP_VARIABLE, "").strip().lower() in {"0", "false", "no", "off"}:
-            self.app.display_info(f"{SKIP_VARIABLE}=false: not compiling {SOURCE}")
+            self.app.display_info(f"{SKIP_VARIABLE}=false: not compiling the C halves")
             return
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
         root = Path(self.root)
-        if version == "editable":
-            output = root / "src" / (MODULE + suffix)
-        else:
-            self._scratch = tempfile.TemporaryDirectory(prefix="discord-otel-build-")
-            output = Path(self._scratch.name) / (MODULE + suffix)
-        error = _compile(root / SOURCE, output)
-        if error is not None:
-            self.app.display_warning(
-                f"discord-otel: {SOURCE} not compiled ({error}); "
-                "the pure-Python OTLP encoder will do its work"
-            )
-            return
-        if version != "editable":
-            build_data["force_include"][str(output)] = MODULE + suffix
-            build_data["pure_python"] = False
-            build_data["infer_tag"] = True
+        for module in MODULES:
+            source = Path("src") / (module + ".c")
+            if version == "editable":
+                output = root / "src" / (module + suffix)
+            else:
+                if self._scratch is None:
+                    self._scratch = tempfile.TemporaryDirectory(prefix="discord-otel-build-")
+                output = Path(self._scratch.name) / (module + suffix)
+            error = _compile(root / source, output)
+            if error is not None:
+                self.app.display_warning(
+                    f"discord-otel: {source} not compiled ({error}); "
+                    "its Python code will do the work"
+                )
+                continue
+            if version != "editable":
+                build_data["force_include"][str(output)] = module + suffix
+                build_data["pure_python"] = False
+                build_data["infer_tag"] = True
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
         if self._scratch is not None:

@@ -128,13 +128,15 @@ class _GcClock:
         return (self.seconds, self.collections, self.full, self.collected)
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and info.get("generation") == 1 and os.environ.get("BENCH_GC_SAMPLE"):
+        # diagnosis: the objects of generation BENCH_GC_SAMPLE (0 or 1) as it is collected
+        sampled = os.environ.get("BENCH_GC_SAMPLE")
+        if phase == "start" and sampled and info.get("generation") == int(sampled):
             from collections import Counter
 
             sample = getattr(self, "sample", None)
             if sample is None:
                 sample = self.sample = Counter()
-            sample.update(type(o).__qualname__ for o in gc.get_objects(generation=1))
+            sample.update(type(o).__qualname__ for o in gc.get_objects(generation=int(sampled)))
         if phase == "start":
             self._started = time.perf_counter()
         else:

@@ -44,7 +44,7 @@ ensure_venv() {
     # with extras serves a run without).
     if [ ! -f "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ] ||
        [ "$REPO_ROOT/hatch_build.py" -nt "$stamp" ] ||
-       [ "$REPO_ROOT/src/discord_otel/_otlp_speedups.c" -nt "$stamp" ] ||
+       [ -n "$(find "$REPO_ROOT/src/discord_otel" -maxdepth 1 -name '*.c' -newer "$stamp")" ] ||
        { [ -n "$extras" ] && [ "$(cat "$stamp")" != "$extras" ]; }; then
         log "installing discord-otel${extras:+[$extras]} into $VENV"
         local pip_log="$VENV/pip-install.log"

@@ -133,7 +133,7 @@ HEALTH_ADDRESS: Setting[tuple[str, int] | None] = Setting(
 )
 SHUTDOWN_TIMEOUT = Setting(env.OTEL_PYTHON_DISCORD_SHUTDOWN_TIMEOUT, 5.0, parse_seconds(0.1, 120.0))
 GC_FREEZE = Setting(env.OTEL_PYTHON_DISCORD_GC_FREEZE, True, parse_bool)
-COMPILED_ENCODER = Setting(env.OTEL_PYTHON_DISCORD_COMPILED_ENCODER, True, parse_bool)
+COMPILED = Setting(env.OTEL_PYTHON_DISCORD_COMPILED, True, parse_bool)
 
 
 def parse_http_url(raw: str) -> str:
@@ -161,7 +161,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     HEALTH_ADDRESS,
     SHUTDOWN_TIMEOUT,
     GC_FREEZE,
-    COMPILED_ENCODER,
+    COMPILED,
 )
 
 
@@ -180,7 +180,7 @@ class DiscordOtelSettings:
     health_address: tuple[str, int] | None = None
     shutdown_timeout: float = 5.0
     gc_freeze: bool = True
-    compiled_encoder: bool = True
+    compiled: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> DiscordOtelSettings:
@@ -197,5 +197,5 @@ class DiscordOtelSettings:
             health_address=HEALTH_ADDRESS.read(source),
             shutdown_timeout=SHUTDOWN_TIMEOUT.read(source),
             gc_freeze=GC_FREEZE.read(source),
-            compiled_encoder=COMPILED_ENCODER.read(source),
+            compiled=COMPILED.read(source),
         )

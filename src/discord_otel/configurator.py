@@ -259,7 +259,7 @@ def build_pipeline(
             from discord_otel import otlp_encoding  # only then: it loads the protobuf encoders
 
             # spans leave over OTLP/HTTP: encode them the fast way
-            otlp_encoding.install(compiled=get_settings().compiled_encoder)
+            otlp_encoding.install(compiled=get_settings().compiled)
     # else (OTEL_TRACES_EXPORTER=none, "metrics only"): no global tracer provider,
     # so the instrumentations see the no-op tracer and build no span at all,
     # rather than building and ending every span for no processor.

@@ -43,9 +43,10 @@ OTEL_PYTHON_DISCORD_GC_FREEZE: Final = "OTEL_PYTHON_DISCORD_GC_FREEZE"
 OpenTelemetry SDK, exporters, discord.py's modules) out of the garbage
 collector's scans (``gc.freeze()``), so they don't slow every collection."""
 
-OTEL_PYTHON_DISCORD_COMPILED_ENCODER: Final = "OTEL_PYTHON_DISCORD_COMPILED_ENCODER"
-"""``false`` to encode spans for OTLP with the pure-Python encoder only, even
-where the compiled one (``discord_otel._otlp_speedups``) was built."""
+OTEL_PYTHON_DISCORD_COMPILED: Final = "OTEL_PYTHON_DISCORD_COMPILED"
+"""``false`` to run the pure-Python code only, even where the install built the
+compiled halves (``discord_otel._otlp_speedups``: the OTLP span encoder;
+``discord_otel._gateway_speedups``: the traced gateway parser)."""
 
 DISCORD_OTEL_SIMULATOR_URL: Final = "DISCORD_OTEL_SIMULATOR_URL"
 """Set by ``discord-otel simulate`` for its child: the simulator's base URL.

@@ -144,7 +144,7 @@ def _load_speedups() -> Any:
 _built: Any = _load_speedups()
 speedups: Any = _built
 """The compiled half in use, or None: :func:`install` follows the
-``OTEL_PYTHON_DISCORD_COMPILED_ENCODER`` setting (tests set it directly)."""
+``OTEL_PYTHON_DISCORD_COMPILED`` setting (tests set it directly)."""
 
 
 class _Unsupported(Exception):

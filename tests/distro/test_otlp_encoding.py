@@ -490,7 +490,7 @@ pipeline.shutdown()
     ("extra", "expected"),
     [
         ({}, "compiled" if COMPILED else "python"),
-        ({"OTEL_PYTHON_DISCORD_COMPILED_ENCODER": "false"}, "python"),
+        ({"OTEL_PYTHON_DISCORD_COMPILED": "false"}, "python"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "stock"),
         ({"OTEL_TRACES_EXPORTER": "none"}, "stock"),
     ],

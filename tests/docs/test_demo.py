@@ -121,10 +121,11 @@ def test_wheel_ships_examples_bot_py_for_the_demo(tmp_path: Path) -> None:
         names = archive.namelist()
     assert shipped == CHECKOUT.read_bytes()
     assert "discord_otel/demo/example.py" in names
-    assert "discord_otel/_otlp_speedups.c" not in names  # compiled, not shipped
-    if c_compiler_found():  # the build hook compiled the OTLP encoder's C half into it
-        suffix = sysconfig.get_config_var("EXT_SUFFIX")
-        assert f"discord_otel/_otlp_speedups{suffix}" in names
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    for module in ("_otlp_speedups", "_gateway_speedups"):
+        assert f"discord_otel/{module}.c" not in names  # compiled, not shipped
+        if c_compiler_found():  # the build hook compiled the C halves into it
+            assert f"discord_otel/{module}{suffix}" in names
 
 
 def test_demo_help_lists_its_options() -> None:

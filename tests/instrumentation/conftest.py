@@ -105,6 +105,19 @@ class Telemetry:
 _telemetry = Telemetry()
 
 
+@pytest.fixture(params=["compiled", "python"])
+def gateway_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which traced gateway parser the test's bot gets (parsers are built per
+    connection): the compiled one (``discord_otel._gateway_speedups``) or Python's."""
+    from discord_otel.instrumentation import gateway
+
+    built = gateway._load_speedups()
+    if request.param == "compiled" and built is None:
+        pytest.skip("discord_otel._gateway_speedups is not built here")
+    monkeypatch.setattr(gateway, "speedups", built if request.param == "compiled" else None)
+    return str(request.param)
+
+
 @pytest.fixture
 def telemetry() -> Iterator[Telemetry]:
     _telemetry.uninstrument()

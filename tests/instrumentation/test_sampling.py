@@ -27,6 +27,9 @@ from discord_otel.config import DiscordOtelSettings
 
 RATIO = TraceIdRatioBased(0.5)
 
+# every test here with the compiled and the Python gateway parser
+pytestmark = pytest.mark.usefixtures("gateway_parser")
+
 
 class CountingIds(RandomIdGenerator):
     def __init__(self) -> None:
@@ -47,7 +50,9 @@ def message_events(telemetry: Telemetry) -> int:
     )
 
 
-def reinstrument(telemetry: Telemetry, provider: TracerProvider) -> None:
+def reinstrument(
+    telemetry: Telemetry, provider: TracerProvider, settings: DiscordOtelSettings | None = None
+) -> None:
     """The instrumentation again, tracing into ``provider``, with fresh metrics."""
     telemetry.uninstrument()
     telemetry.meter_provider.shutdown()
@@ -56,7 +61,7 @@ def reinstrument(telemetry: Telemetry, provider: TracerProvider) -> None:
     telemetry.instrumentor.instrument(
         tracer_provider=provider,
         meter_provider=telemetry.meter_provider,
-        settings=DiscordOtelSettings(),
+        settings=settings or DiscordOtelSettings(),
     )
 
 

@@ -20,6 +20,7 @@ instead, and nothing below it is traced.
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -49,6 +50,21 @@ from discord_otel.instrumentation.spans import (
 Parser = Callable[[Any], None]
 
 _UNSET = object()  # never anyone's span processors
+
+
+def _load_speedups() -> Any:
+    """The compiled half (``discord_otel._gateway_speedups``, built when the package
+    is installed where a C compiler is found), or None."""
+    try:
+        from discord_otel import _gateway_speedups
+    except ImportError:
+        return None
+    return _gateway_speedups
+
+
+speedups: Any = _load_speedups()
+"""The compiled half, used unless the ``OTEL_PYTHON_DISCORD_COMPILED`` setting is
+false (tests set this to None for the Python one)."""
 
 _INTERACTION_TYPES = {t.value: t.name for t in discord.InteractionType}
 
@@ -202,48 +218,9 @@ def _traced_parser(
     time_ns = time.time_ns
     current = CURRENT
     keep_data = rt.settings.capture_message_content or rt.settings.capture_user_id
-    root_sampler = recording.root_sampler
-    root_bound_bits = recording.ROOT_BOUND_BITS
-    new_span = object.__new__
-    # The rule holds while the tracer's span processors do (root_sampler's own
-    # cache key, kept here: asked per event, answered without a frame).
-    span_processor = getattr(tracer, "span_processor", None)
-    rule_for: list[Any] = [_UNSET, None]  # the span processors it was read for, the rule
 
-    def parse(data: Any) -> None:
-        cell[0] += 1
-        # The root's sampling is decided now: at low rates most events are
-        # dropped, and a dropped one skips every span below it.
-        trace_id = None
-        if span_processor is not None and span_processor._span_processors is rule_for[0]:
-            rule = rule_for[1]
-        else:
-            rule = rule_for[1] = root_sampler(tracer)
-            rule_for[0] = getattr(span_processor, "_span_processors", _UNSET)
-        if rule is not None:
-            trace_id = rule[0]()
-            if trace_id & root_bound_bits >= rule[1]:
-                # Every task started under its stand-in knows at once that
-                # nothing is traced. Built without an __init__ frame: the fields
-                # GatewaySpan.__init__ sets that a stand-in is never asked for
-                # are its class-level defaults.
-                dropped = new_span(SampledOutGatewaySpan)
-                dropped.tracer = tracer
-                dropped.name = name
-                dropped.attributes = attributes
-                dropped.trace_id = trace_id
-                if type(data) is dict:
-                    dropped.guild_id = data.get("guild_id")
-                    dropped.channel_id = data.get("channel_id") or _channel_id(data)
-                    if keep_data:
-                        dropped.data = data
-                else:
-                    dropped.guild_id = dropped.channel_id = None
-                token = current.set(dropped)
-                try:
-                    return func(data)
-                finally:
-                    current.reset(token)
+    def kept(data: Any, trace_id: int | None) -> None:
+        """The event under its own span (sampled, or no rule to decide it here)."""
         span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
         token = current.set(span)
         try:
@@ -254,6 +231,66 @@ def _traced_parser(
                 span.end_ns = time_ns()
             else:
                 span.finish()
+
+    # The rule holds while the tracer's span processors do (root_sampler's own
+    # cache key, kept here: asked per event, answered without a frame).
+    span_processor = getattr(tracer, "span_processor", None)
+    if speedups is not None and rt.settings.compiled:
+        try:
+            return speedups.GatewayParser(  # type: ignore[no-any-return]
+                func,
+                cell,
+                kept,
+                functools.partial(recording.root_sampler, tracer),
+                span_processor,
+                current,
+                SampledOutGatewaySpan,
+                tracer,
+                name,
+                attributes,
+                keep_data,
+            )
+        except Exception:
+            report("compiled gateway parser")  # the Python one below does the same
+    root_sampler = recording.root_sampler
+    root_bound_bits = recording.ROOT_BOUND_BITS
+    new_span = object.__new__
+    rule_for: list[Any] = [_UNSET, None]  # the span processors it was read for, the rule
+
+    def parse(data: Any) -> None:
+        cell[0] += 1
+        # The root's sampling is decided now: at low rates most events are
+        # dropped, and a dropped one skips every span below it.
+        if span_processor is not None and span_processor._span_processors is rule_for[0]:
+            rule = rule_for[1]
+        else:
+            rule = rule_for[1] = root_sampler(tracer)
+            rule_for[0] = getattr(span_processor, "_span_processors", _UNSET)
+        if rule is None:
+            return kept(data, None)
+        trace_id = rule[0]()
+        if trace_id & root_bound_bits < rule[1]:
+            return kept(data, trace_id)
+        # Every task started under its stand-in knows at once that nothing is
+        # traced. Built without an __init__ frame: the fields GatewaySpan.__init__
+        # sets that a stand-in is never asked for are its class-level defaults.
+        dropped = new_span(SampledOutGatewaySpan)
+        dropped.tracer = tracer
+        dropped.name = name
+        dropped.attributes = attributes
+        dropped.trace_id = trace_id
+        if type(data) is dict:
+            dropped.guild_id = data.get("guild_id")
+            dropped.channel_id = data.get("channel_id") or _channel_id(data)
+            if keep_data:
+                dropped.data = data
+        else:
+            dropped.guild_id = dropped.channel_id = None
+        token = current.set(dropped)
+        try:
+            return func(data)
+        finally:
+            current.reset(token)
 
     return parse
 
