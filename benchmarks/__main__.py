@@ -427,6 +427,8 @@ def _count_instructions(
     """
     fed = events + harness.warmup_events(events)
     out = workdir / f"callgrind-{mode.name}-{workload}-{events}"
+    for earlier in workdir.glob(out.name + ".*"):  # an earlier pair's: counted already
+        earlier.unlink()
     outcome = asyncio.run(
         harness.run_bot(
             mode,
