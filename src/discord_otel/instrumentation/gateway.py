@@ -15,7 +15,10 @@ something needs it) held in ``spans.CURRENT`` while the parser runs, so the
 listener, command and component tasks discord.py creates find it. Under a ratio
 sampler the event's trace is decided as it arrives (``recording.root_sampler``):
 a dropped event holds a :class:`SampledOutGatewaySpan` in ``spans.CURRENT``
-instead, and nothing below it is traced.
+instead, and nothing below it is traced. Where the install compiled it, the
+wrapper is ``_gateway_speedups.GatewayParser``, which does the count, the
+decision and a dropped event's stand-in in C and hands a sampled event to the
+same Python code (``kept`` in :func:`_traced_parser`).
 """
 
 from __future__ import annotations
