@@ -194,6 +194,7 @@ typedef struct {
     PyObject *cached_key_value;
     PyObject *key_value;
     PyObject *trace_state_field;
+    PyObject *reads_fields_directly;
     /* per call: the trace state last seen and its encoded field */
     PyObject *last_trace_state;
     PyObject *last_trace_state_field;
@@ -492,8 +493,20 @@ encode_span(Buffer *buffer, Call *call, PyObject *span)
     int result = DECLINE, remote = 0, found;
 
     direct = PyDict_GetItemWithError(call->direct_types, (PyObject *)Py_TYPE(span));
+    if (direct == NULL) {
+        /* a type not met yet: the Python helper decides (and fills direct_types),
+         * so the first batch of a run is not left to the Python encoder */
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        direct = PyObject_CallOneArg(call->reads_fields_directly, (PyObject *)Py_TYPE(span));
+        if (direct == NULL) {
+            return -1;
+        }
+        Py_DECREF(direct);  /* a bool: only its identity is compared below */
+    }
     if (direct != Py_True) {
-        return PyErr_Occurred() ? -1 : DECLINE;
+        return DECLINE;
     }
     for (i = 0; i < F_COUNT; i++) {
         field[i] = PyObject_GetAttr(span, *names[i]);
@@ -706,7 +719,8 @@ PyDoc_STRVAR(encode_pieces_doc,
 "              span_context_type, bounded_attributes_type, bounded_list_type,\n"
 "              event_type, status_type, kinds,\n"
 "              kind_fields, status_codes, status_fields, name_field,\n"
-"              cached_key_value, key_value, trace_state_field) -> list\n"
+"              cached_key_value, key_value, trace_state_field,\n"
+"              reads_fields_directly) -> list\n"
 "\n"
 "For each span, its Span message framed as ScopeSpans field 2 (bytes), or None\n"
 "where the Python encoder must do it (an unusual span; or every span from the\n"
@@ -714,7 +728,7 @@ PyDoc_STRVAR(encode_pieces_doc,
 "kinds/kind_fields and status_codes/status_fields are parallel tuples matched\n"
 "by identity; the dicts and helpers are otlp_encoding's own.");
 
-#define ARG_COUNT 19
+#define ARG_COUNT 20
 
 static void
 release(Call *call, Buffer *buffer)
@@ -761,6 +775,7 @@ encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     call.cached_key_value = args[16];
     call.key_value = args[17];
     call.trace_state_field = args[18];
+    call.reads_fields_directly = args[19];
     call.last_trace_state = NULL;
     call.last_trace_state_field = NULL;
     call.last_trace_id = NULL;

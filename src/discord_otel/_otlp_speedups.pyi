@@ -24,4 +24,5 @@ def encode_pieces(
     cached_key_value: Callable[[Any, type, Any], bytes | None],
     key_value: Callable[[Any, Any], bytes | None],
     trace_state_field: Callable[[Any], bytes],
+    reads_fields_directly: Callable[[type], bool],
 ) -> list[bytes | None]: ...

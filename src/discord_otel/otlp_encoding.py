@@ -477,6 +477,7 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
             _cached_key_value,
             _key_value,
             _trace_state_field,
+            reads_fields_directly,
         )
     for span, piece in zip(spans, pieces, strict=False):  # pieces may be repeat(None)
         s: Any = span
