@@ -324,7 +324,13 @@ INSTRUCTION_EVENTS: dict[str, dict[str, tuple[int, int]]] = {
 # W2 count is the median of this many pairs (W1 and W3 repeat to within ~0.3%).
 INSTRUCTION_PAIRS: dict[str, dict[str, int]] = {"full": {"W2": 3}, "quick": {"W2": 3}}
 # Under valgrind the 5 s metric export interval of the timed runs would fire some 50
-# times as often per event as at full speed: these runs leave metric exports out.
+# times as often per event as at full speed: these runs leave metric exports out. The
+# same holds for the span and log batch processors' 5 s schedule delay: at full speed a
+# sampled bot fills a batch of 512 spans long before it, under valgrind a timer export
+# carries a dozen and its fixed cost (an HTTP request) is counted dozens of times over
+# (W2 at 10%: the export thread's ~10,700 instructions per command were ~3,600 without
+# it). With the delay out of the way, a batch leaves when 512 spans are queued, and at
+# the end, as at full speed.
 # Without .pyc writes, a module compiled in one run of a pair is compiled in the other.
 # A fixed hash seed: the same set and dict layouts in every run (with a random seed a
 # count moves by up to about 1% from run to run, with this one by about 0.2%), and a
@@ -332,6 +338,8 @@ INSTRUCTION_PAIRS: dict[str, dict[str, int]] = {"full": {"W2": 3}, "quick": {"W2
 INSTRUCTIONS_ENV = {
     "BENCH_RANDOM_SEED": "6",
     "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+    "OTEL_BSP_SCHEDULE_DELAY": "600000",
+    "OTEL_BLRP_SCHEDULE_DELAY": "600000",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONHASHSEED": "0",
 }
