@@ -4,12 +4,13 @@
  *
  * Per event, the Python wrapper counts the event, decides the root's sampling
  * on a trace id drawn now and, for a dropped event, makes the stand-in span
- * (SampledOutGatewaySpan) current while discord.py's parser runs. At low
- * sampling rates that is nearly every event, on the hottest path of the bot;
- * this type does the same without an interpreter frame, writing the stand-in's
- * slots directly. Everything else -- a sampled event's span, a tracer whose
- * span processors changed -- is left to the Python callables it is given, so
- * the two paths cannot drift apart. See gateway._traced_parser.
+ * (SampledOutGatewaySpan) current while discord.py's parser runs; a sampled
+ * event gets its GatewaySpan instead, ended when the parse returns. At low
+ * sampling rates a dropped event is nearly every event, on the hottest path of
+ * the bot; this type does the same without an interpreter frame, writing the
+ * spans' slots directly. The sampler's rule comes from the Python callable it
+ * is given (read again whenever the tracer's span processors change), and
+ * tests run both parsers side by side. See gateway._traced_parser.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -21,12 +22,21 @@ static PyObject *str_channel_id;
 static PyObject *str_guild_id;
 static PyObject *str_id;
 static PyObject *str_data;
+static PyObject *str_finish;
 static PyObject *one;
 
-/* The stand-in's slots the wrapper writes, by offset (see slot_offset). */
-enum { SLOT_TRACER, SLOT_NAME, SLOT_ATTRIBUTES, SLOT_TRACE_ID, SLOT_GUILD_ID, SLOT_CHANNEL_ID, SLOTS };
+/* The spans' slots the wrapper writes, by offset (see slot_offset): the first
+ * STANDIN_SLOTS for a stand-in (its other fields are class-level defaults),
+ * all of them for a sampled event's GatewaySpan. */
+enum {
+    SLOT_TRACER, SLOT_NAME, SLOT_ATTRIBUTES, SLOT_TRACE_ID, SLOT_GUILD_ID, SLOT_CHANNEL_ID,
+    STANDIN_SLOTS,
+    SLOT_START_NS = STANDIN_SLOTS, SLOT_REAL, SLOT_END_NS, SLOT_PARENT, SLOT_ERROR, SLOT_DATA,
+    SLOTS
+};
 static const char *slot_names[SLOTS] = {
     "tracer", "name", "attributes", "trace_id", "guild_id", "channel_id",
+    "start_ns", "real", "end_ns", "parent", "error", "data",
 };
 
 typedef struct {
@@ -34,20 +44,22 @@ typedef struct {
     vectorcallfunc vectorcall;
     PyObject *func;           /* discord.py's parser */
     PyObject *cell;           /* the event's counter: a list holding one int */
-    PyObject *kept;           /* kept(data, trace_id): the sampled (or undecided) path */
     PyObject *rule_for;       /* rule_for(): the root rule now, None when roots are not decided here */
     PyObject *span_processor; /* the tracer's span processor, or None */
     PyObject *current;        /* spans.CURRENT */
-    PyTypeObject *standin;    /* SampledOutGatewaySpan */
+    PyTypeObject *span_type;  /* GatewaySpan: a sampled (or undecided) event's */
+    PyTypeObject *standin;    /* SampledOutGatewaySpan: a dropped event's */
+    PyObject *time_ns;        /* time.time_ns */
     PyObject *tracer;
     PyObject *name;
     PyObject *attributes;
     int keep_data;
     /* The root rule, kept while the span processors are the same object. */
     PyObject *processors_seen; /* NULL: never read */
-    PyObject *draw;            /* NULL: no rule (every event takes kept) */
+    PyObject *draw;            /* NULL: no rule (every event is traced) */
     unsigned long long bound;
-    Py_ssize_t offsets[SLOTS];
+    Py_ssize_t span_offsets[SLOTS];
+    Py_ssize_t standin_offsets[STANDIN_SLOTS];
 } GatewayParser;
 
 static PyObject *parser_call(GatewayParser *self, PyObject *const *args, size_t nargsf,
@@ -88,23 +100,30 @@ set_slot(PyObject *object, Py_ssize_t offset, PyObject *value)
     *(PyObject **)((char *)object + offset) = value;
 }
 
+static inline PyObject *
+get_slot(PyObject *object, Py_ssize_t offset)
+{
+    /* borrowed; NULL when the slot was deleted */
+    return *(PyObject **)((char *)object + offset);
+}
+
 static PyObject *
 parser_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {
-        "func", "cell", "kept", "rule_for", "span_processor", "current", "standin",
-        "tracer", "name", "attributes", "keep_data", NULL,
+        "func", "cell", "rule_for", "span_processor", "current", "span_type", "standin",
+        "time_ns", "tracer", "name", "attributes", "keep_data", NULL,
     };
-    PyObject *func, *cell, *kept, *rule_for, *span_processor, *current, *standin;
-    PyObject *tracer, *name, *attributes;
+    PyObject *func, *cell, *rule_for, *span_processor, *current, *span_type, *standin;
+    PyObject *time_ns, *tracer, *name, *attributes;
     int keep_data;
     GatewayParser *self;
     int i;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OO!OOOOO!OOOp:GatewayParser", keywords, &func, &PyList_Type, &cell,
-            &kept, &rule_for, &span_processor, &current, &PyType_Type, &standin, &tracer, &name,
-            &attributes, &keep_data)) {
+            args, kwargs, "OO!OOOO!O!OOOOp:GatewayParser", keywords, &func, &PyList_Type,
+            &cell, &rule_for, &span_processor, &current, &PyType_Type, &span_type, &PyType_Type,
+            &standin, &time_ns, &tracer, &name, &attributes, &keep_data)) {
         return NULL;
     }
     if (PyList_GET_SIZE(cell) != 1) {
@@ -116,7 +135,10 @@ parser_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     for (i = 0; i < SLOTS; i++) {
-        if (slot_offset((PyTypeObject *)standin, slot_names[i], &self->offsets[i]) < 0) {
+        if (slot_offset((PyTypeObject *)span_type, slot_names[i], &self->span_offsets[i]) < 0
+            || (i < STANDIN_SLOTS
+                && slot_offset((PyTypeObject *)standin, slot_names[i], &self->standin_offsets[i])
+                       < 0)) {
             Py_DECREF(self);
             return NULL;
         }
@@ -126,16 +148,18 @@ parser_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->func = func;
     Py_INCREF(cell);
     self->cell = cell;
-    Py_INCREF(kept);
-    self->kept = kept;
     Py_INCREF(rule_for);
     self->rule_for = rule_for;
     Py_INCREF(span_processor);
     self->span_processor = span_processor;
     Py_INCREF(current);
     self->current = current;
+    Py_INCREF(span_type);
+    self->span_type = (PyTypeObject *)span_type;
     Py_INCREF(standin);
     self->standin = (PyTypeObject *)standin;
+    Py_INCREF(time_ns);
+    self->time_ns = time_ns;
     Py_INCREF(tracer);
     self->tracer = tracer;
     Py_INCREF(name);
@@ -154,11 +178,12 @@ parser_traverse(GatewayParser *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->func);
     Py_VISIT(self->cell);
-    Py_VISIT(self->kept);
     Py_VISIT(self->rule_for);
     Py_VISIT(self->span_processor);
     Py_VISIT(self->current);
+    Py_VISIT(self->span_type);
     Py_VISIT(self->standin);
+    Py_VISIT(self->time_ns);
     Py_VISIT(self->tracer);
     Py_VISIT(self->name);
     Py_VISIT(self->attributes);
@@ -172,11 +197,12 @@ parser_clear(GatewayParser *self)
 {
     Py_CLEAR(self->func);
     Py_CLEAR(self->cell);
-    Py_CLEAR(self->kept);
     Py_CLEAR(self->rule_for);
     Py_CLEAR(self->span_processor);
     Py_CLEAR(self->current);
+    Py_CLEAR(self->span_type);
     Py_CLEAR(self->standin);
+    Py_CLEAR(self->time_ns);
     Py_CLEAR(self->tracer);
     Py_CLEAR(self->name);
     Py_CLEAR(self->attributes);
@@ -281,43 +307,62 @@ channel_id_of(PyObject *data)
     Py_RETURN_NONE;
 }
 
-/* The stand-in span for a dropped event (a new reference), or NULL with an error. */
+/* A new span of ``type`` for the event (a new reference), or NULL with an error:
+ * the slots a stand-in has, by ``offsets``; a sampled event's GatewaySpan
+ * (``sampled``) also gets its start time and every other field
+ * GatewaySpan.__init__ sets. */
 static PyObject *
-make_standin(GatewayParser *self, PyObject *data, PyObject *trace_id)
+new_span(GatewayParser *self, PyTypeObject *type, const Py_ssize_t *offsets, PyObject *data,
+         PyObject *trace_id, int sampled)
 {
-    PyObject *standin = self->standin->tp_alloc(self->standin, 0);
-    PyObject *guild_id, *channel_id;
+    PyObject *span, *start_ns = NULL, *guild_id, *channel_id;
+    int is_dict = PyDict_CheckExact(data);
 
-    if (standin == NULL) {
+    if (sampled && (start_ns = PyObject_CallNoArgs(self->time_ns)) == NULL) {
         return NULL;
     }
-    set_slot(standin, self->offsets[SLOT_TRACER], self->tracer);
-    set_slot(standin, self->offsets[SLOT_NAME], self->name);
-    set_slot(standin, self->offsets[SLOT_ATTRIBUTES], self->attributes);
-    set_slot(standin, self->offsets[SLOT_TRACE_ID], trace_id);
-    if (PyDict_CheckExact(data)) {
+    span = type->tp_alloc(type, 0);
+    if (span == NULL) {
+        Py_XDECREF(start_ns);
+        return NULL;
+    }
+    set_slot(span, offsets[SLOT_TRACER], self->tracer);
+    set_slot(span, offsets[SLOT_NAME], self->name);
+    set_slot(span, offsets[SLOT_ATTRIBUTES], self->attributes);
+    set_slot(span, offsets[SLOT_TRACE_ID], trace_id);
+    if (sampled) {
+        set_slot(span, offsets[SLOT_START_NS], start_ns);
+        Py_DECREF(start_ns);
+        set_slot(span, offsets[SLOT_REAL], Py_None);
+        set_slot(span, offsets[SLOT_END_NS], Py_None);
+        set_slot(span, offsets[SLOT_PARENT], Py_None);
+        set_slot(span, offsets[SLOT_ERROR], Py_None);
+        set_slot(span, offsets[SLOT_DATA], is_dict && self->keep_data ? data : Py_None);
+    }
+    if (is_dict) {
         guild_id = PyDict_GetItemWithError(data, str_guild_id);
         if (guild_id == NULL && PyErr_Occurred()) {
             goto failed;
         }
-        set_slot(standin, self->offsets[SLOT_GUILD_ID], guild_id ? guild_id : Py_None);
+        set_slot(span, offsets[SLOT_GUILD_ID], guild_id ? guild_id : Py_None);
         channel_id = channel_id_of(data);
         if (channel_id == NULL) {
             goto failed;
         }
-        set_slot(standin, self->offsets[SLOT_CHANNEL_ID], channel_id);
+        set_slot(span, offsets[SLOT_CHANNEL_ID], channel_id);
         Py_DECREF(channel_id);
-        if (self->keep_data && PyObject_SetAttr(standin, str_data, data) < 0) {
+        /* a stand-in's data is a class-level default: set only when kept */
+        if (!sampled && self->keep_data && PyObject_SetAttr(span, str_data, data) < 0) {
             goto failed;
         }
     }
     else {
-        set_slot(standin, self->offsets[SLOT_GUILD_ID], Py_None);
-        set_slot(standin, self->offsets[SLOT_CHANNEL_ID], Py_None);
+        set_slot(span, offsets[SLOT_GUILD_ID], Py_None);
+        set_slot(span, offsets[SLOT_CHANNEL_ID], Py_None);
     }
-    return standin;
+    return span;
 failed:
-    Py_DECREF(standin);
+    Py_DECREF(span);
     return NULL;
 }
 
@@ -337,11 +382,58 @@ count_event(PyObject *cell)
     return PyList_SetItem(cell, 0, count);
 }
 
+/* func(data) with ``span`` in current, then the span's end for a sampled event
+ * (as gateway's kept(): a span never needed stays a timestamp). An error in
+ * that epilogue replaces the parser's outcome, as in a Python ``finally``. */
+static PyObject *
+parse_under(GatewayParser *self, PyObject *const *args, PyObject *span, int sampled)
+{
+    PyObject *token, *result, *real, *end;
+    PyObject *type, *value, *traceback;
+
+    token = PyContextVar_Set(self->current, span);
+    if (token == NULL) {
+        return NULL;
+    }
+    result = PyObject_Vectorcall(self->func, args, 1, NULL);
+    PyErr_Fetch(&type, &value, &traceback);
+    if (PyContextVar_Reset(self->current, token) < 0) {
+        goto epilogue_failed;
+    }
+    if (sampled) {
+        real = get_slot(span, self->span_offsets[SLOT_REAL]);
+        if (real == NULL || real == Py_None) {
+            end = PyObject_CallNoArgs(self->time_ns);
+            if (end == NULL) {
+                goto epilogue_failed;
+            }
+            Py_XSETREF(*(PyObject **)((char *)span + self->span_offsets[SLOT_END_NS]), end);
+        }
+        else {
+            end = PyObject_CallMethodNoArgs(span, str_finish);
+            if (end == NULL) {
+                goto epilogue_failed;
+            }
+            Py_DECREF(end);
+        }
+    }
+    Py_DECREF(token);
+    PyErr_Restore(type, value, traceback);
+    return result;
+epilogue_failed:
+    Py_DECREF(token);
+    Py_XDECREF(result);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    return NULL;
+}
+
 static PyObject *
 parser_call(GatewayParser *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *data, *draw, *trace_id, *standin, *token, *result;
-    PyObject *kept_args[2];
+    PyObject *data, *draw, *trace_id, *span, *result;
+    int sampled;
 
     if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
         PyErr_SetString(PyExc_TypeError, "a gateway parser takes one argument: the payload");
@@ -354,57 +446,34 @@ parser_call(GatewayParser *self, PyObject *const *args, size_t nargsf, PyObject 
     if (refresh_rule(self) < 0) {
         return NULL;
     }
-    if (self->draw == NULL) {
-        kept_args[0] = data;
-        kept_args[1] = Py_None;
-        return PyObject_Vectorcall(self->kept, kept_args, 2, NULL);
+    if (self->draw == NULL) {  /* no rule: every event is traced */
+        Py_INCREF(Py_None);
+        trace_id = Py_None;
+        sampled = 1;
     }
-    draw = self->draw;
-    Py_INCREF(draw); /* held while it runs, whatever it does */
-    trace_id = PyObject_CallNoArgs(draw);
-    Py_DECREF(draw);
-    if (trace_id == NULL) {
-        return NULL;
+    else {
+        draw = self->draw;
+        Py_INCREF(draw); /* held while it runs, whatever it does */
+        trace_id = PyObject_CallNoArgs(draw);
+        Py_DECREF(draw);
+        if (trace_id == NULL) {
+            return NULL;
+        }
+        if (!PyLong_Check(trace_id)) {
+            Py_DECREF(trace_id);
+            PyErr_SetString(PyExc_TypeError, "a trace id is an int");
+            return NULL;
+        }
+        sampled = PyLong_AsUnsignedLongLongMask(trace_id) < self->bound;
     }
-    if (!PyLong_Check(trace_id)) {
-        Py_DECREF(trace_id);
-        PyErr_SetString(PyExc_TypeError, "a trace id is an int");
-        return NULL;
-    }
-    if (PyLong_AsUnsignedLongLongMask(trace_id) < self->bound) {
-        kept_args[0] = data;
-        kept_args[1] = trace_id;
-        result = PyObject_Vectorcall(self->kept, kept_args, 2, NULL);
-        Py_DECREF(trace_id);
-        return result;
-    }
-    standin = make_standin(self, data, trace_id);
+    span = sampled ? new_span(self, self->span_type, self->span_offsets, data, trace_id, 1)
+                   : new_span(self, self->standin, self->standin_offsets, data, trace_id, 0);
     Py_DECREF(trace_id);
-    if (standin == NULL) {
+    if (span == NULL) {
         return NULL;
     }
-    token = PyContextVar_Set(self->current, standin);
-    Py_DECREF(standin);
-    if (token == NULL) {
-        return NULL;
-    }
-    result = PyObject_Vectorcall(self->func, args, 1, NULL);
-    if (result == NULL) {
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
-        if (PyContextVar_Reset(self->current, token) < 0) {
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(traceback);
-        }
-        else {
-            PyErr_Restore(type, value, traceback);
-        }
-    }
-    else if (PyContextVar_Reset(self->current, token) < 0) {
-        Py_CLEAR(result);
-    }
-    Py_DECREF(token);
+    result = parse_under(self, args, span, sampled);
+    Py_DECREF(span);
     return result;
 }
 
@@ -412,11 +481,12 @@ static PyTypeObject GatewayParser_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "discord_otel._gateway_speedups.GatewayParser",
     .tp_doc = PyDoc_STR(
-        "GatewayParser(func, cell, kept, rule_for, span_processor, current, standin, tracer, "
-        "name, attributes, keep_data)\n\n"
+        "GatewayParser(func, cell, rule_for, span_processor, current, span_type, standin, "
+        "time_ns, tracer, name, attributes, keep_data)\n\n"
         "A traced gateway parser: counts the event in cell[0], decides the root's sampling "
         "on a trace id drawn by the rule rule_for() returns, and runs func(data) under a "
-        "new standin span in current (dropped) or hands kept(data, trace_id) the event."),
+        "new span in current: a span_type one (sampled, or no rule), ended when func "
+        "returns, or a standin (dropped)."),
     .tp_basicsize = sizeof(GatewayParser),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_new = parser_new,
@@ -452,6 +522,7 @@ PyInit__gateway_speedups(void)
     INTERN(str_guild_id, "guild_id");
     INTERN(str_id, "id");
     INTERN(str_data, "data");
+    INTERN(str_finish, "finish");
     if ((one = PyLong_FromLong(1)) == NULL) {
         return NULL;
     }

@@ -8,18 +8,19 @@ from typing import Any
 class GatewayParser:
     """A traced gateway parser: counts the event in ``cell[0]``, decides the root's
     sampling with the rule ``rule_for()`` returns, and runs ``func(data)`` under a
-    new ``standin`` span held in ``current`` (dropped), or calls ``kept(data,
-    trace_id)`` (sampled, or no rule)."""
+    new span held in ``current``: a ``span_type`` one (sampled, or no rule), ended
+    when ``func`` returns, or a ``standin`` (dropped)."""
 
     def __init__(
         self,
         func: Callable[[Any], Any],
         cell: list[int],
-        kept: Callable[[Any, int | None], Any],
         rule_for: Callable[[], tuple[Callable[[], int], int] | None],
         span_processor: Any,
         current: ContextVar[Any],
+        span_type: type,
         standin: type,
+        time_ns: Callable[[], int],
         tracer: Any,
         name: str,
         attributes: dict[str, Any],

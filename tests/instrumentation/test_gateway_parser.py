@@ -6,6 +6,7 @@ discord.py's parser sees its payload, its return value and its exceptions unchan
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,7 +83,15 @@ def test_each_event_is_counted_and_decided_by_the_samplers_rule(sampled: Any) ->
     for span in kept:
         assert span.trace_id is not None
         assert span.trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < bound
+        assert not span.sampled_out
+        assert span.tracer is sampled.tracer
+        assert span.name == "gateway MESSAGE_CREATE"
+        assert span.attributes == {"discord.gateway.event": "MESSAGE_CREATE", "discord.shard.id": 3}
+        assert (span.guild_id, span.channel_id) == ("111", "222")
+        assert span.data is None
+        assert (span.real, span.parent, span.error) == (None, None, None)
         assert span.end_ns is not None  # ended when the parse returned
+        assert 0 < span.start_ns <= span.end_ns
     for span in dropped:
         assert span.trace_id is not None
         assert span.trace_id & TraceIdRatioBased.TRACE_ID_LIMIT >= bound
@@ -128,32 +137,61 @@ def test_both_parsers_draw_the_same_decisions(
         (None, None, None),
     ],
 )
-def test_a_dropped_event_keeps_what_it_can_be_asked(
-    telemetry: Telemetry, payload: Any, guild_id: Any, channel_id: Any
+@pytest.mark.parametrize("ratio", [0.0, 1.0])  # every root dropped, every root kept
+def test_an_event_keeps_what_it_can_be_asked(
+    telemetry: Telemetry, payload: Any, guild_id: Any, channel_id: Any, ratio: float
 ) -> None:
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))  # drops every root
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
     reinstrument(telemetry, provider)
     seen = Seen()
     parser, cell = traced_parser(runtime.active, seen, "INTERACTION_CREATE")
     assert parser(payload) is seen.answer
     (span,) = seen.current
-    assert type(span) is SampledOutGatewaySpan
+    assert type(span) is (GatewaySpan if ratio else SampledOutGatewaySpan)
     assert (span.guild_id, span.channel_id) == (guild_id, channel_id)
     assert cell == [1]
 
 
-def test_a_dropped_event_keeps_its_payload_when_content_is_opted_in(telemetry: Telemetry) -> None:
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+@pytest.mark.parametrize("ratio", [0.0, 1.0])
+def test_an_event_keeps_its_payload_when_content_is_opted_in(
+    telemetry: Telemetry, ratio: float
+) -> None:
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
     reinstrument(telemetry, provider, DiscordOtelSettings(capture_message_content=True))
     seen = Seen()
     parser, _ = traced_parser(runtime.active, seen)
     payload = dict(PAYLOAD)
     parser(payload)
     (span,) = seen.current
-    assert type(span) is SampledOutGatewaySpan
+    assert type(span) is (GatewaySpan if ratio else SampledOutGatewaySpan)
     assert span.data is payload
     # and what it answers for the event when asked (a log record, set_discord_context)
     assert span.discord_attributes()["discord.message.content"] == "hello"
+
+
+def test_a_kept_event_whose_span_was_needed_is_exported_when_the_parse_ends(
+    telemetry: Telemetry,
+) -> None:
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(1.0)))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reinstrument(telemetry, provider)
+    needed: list[int] = []
+
+    def parse_needing_the_span(data: Any) -> None:
+        span = CURRENT.get()
+        assert span is not None
+        needed.append(span.materialise().get_span_context().trace_id)
+        assert exporter.get_finished_spans() == ()  # not ended while the parse runs
+
+    parser, _ = traced_parser(runtime.active, parse_needing_the_span)
+    parser(dict(PAYLOAD))
+    (exported,) = exporter.get_finished_spans()
+    assert exported.name == "gateway MESSAGE_CREATE"
+    assert exported.context is not None
+    assert exported.context.trace_id == needed[0]
+    assert exported.attributes is not None
+    assert exported.attributes["discord.guild.id"] == "111"
 
 
 @pytest.mark.parametrize("ratio", [0.0, 1.0])
@@ -204,29 +242,23 @@ def test_the_compiled_parser_rereads_the_rule_when_span_processors_change(
 
     processor = Processors()
     seen = Seen()
-    parser = speedups.GatewayParser(
-        seen,
-        [0],
-        lambda data, trace_id: ("kept", trace_id),
-        rule_for,
-        processor,
-        CURRENT,
-        SampledOutGatewaySpan,
-        None,
-        "gateway X",
-        {},
-        False,
-    )
-    assert [parser({}) for _ in range(3)] == [("kept", 1), ("kept", 2), seen.answer]
+
+    def compiled_parser(span_processor: Any) -> Any:
+        return speedups.GatewayParser(
+            seen, [0], rule_for, span_processor, CURRENT, GatewaySpan, SampledOutGatewaySpan,
+            time.time_ns, None, "gateway X", {}, False,
+        )  # fmt: skip
+
+    parser = compiled_parser(processor)
+    assert [parser({}) for _ in range(3)] == [seen.answer] * 3
+    decided = [(type(span), span.trace_id) for span in seen.current if span is not None]
+    assert decided == [(GatewaySpan, 1), (GatewaySpan, 2), (SampledOutGatewaySpan, 3)]
     assert len(asked) == 1  # read once while the span processors stay the same
     processor._span_processors = (object(),)
     parser({})
     assert len(asked) == 2
 
-    no_processor = speedups.GatewayParser(
-        seen, [0], lambda d, t: t, rule_for, None, CURRENT, SampledOutGatewaySpan,
-        None, "gateway X", {}, False,
-    )  # fmt: skip
+    no_processor = compiled_parser(None)
     no_processor({})
     no_processor({})
     assert len(asked) == 4  # nothing to watch: asked every event, as the Python one does

@@ -17,8 +17,7 @@ sampler the event's trace is decided as it arrives (``recording.root_sampler``):
 a dropped event holds a :class:`SampledOutGatewaySpan` in ``spans.CURRENT``
 instead, and nothing below it is traced. Where the install compiled it, the
 wrapper is ``_gateway_speedups.GatewayParser``, which does the count, the
-decision and a dropped event's stand-in in C and hands a sampled event to the
-same Python code (``kept`` in :func:`_traced_parser`).
+decision and either span in C (tests hold it to the Python one, event by event).
 """
 
 from __future__ import annotations
@@ -222,8 +221,31 @@ def _traced_parser(
     current = CURRENT
     keep_data = rt.settings.capture_message_content or rt.settings.capture_user_id
 
+    # The rule holds while the tracer's span processors do (root_sampler's own
+    # cache key, kept here: asked per event, answered without a frame).
+    span_processor = getattr(tracer, "span_processor", None)
+    if speedups is not None and rt.settings.compiled:
+        try:
+            return speedups.GatewayParser(  # type: ignore[no-any-return]
+                func,
+                cell,
+                functools.partial(recording.root_sampler, tracer),
+                span_processor,
+                current,
+                GatewaySpan,
+                SampledOutGatewaySpan,
+                time_ns,
+                tracer,
+                name,
+                attributes,
+                keep_data,
+            )
+        except Exception:
+            report("compiled gateway parser")  # the Python one below does the same
+
     def kept(data: Any, trace_id: int | None) -> None:
-        """The event under its own span (sampled, or no rule to decide it here)."""
+        """The event under its own span (sampled, or no rule to decide it here);
+        the compiled parser does the same."""
         span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
         token = current.set(span)
         try:
@@ -235,26 +257,6 @@ def _traced_parser(
             else:
                 span.finish()
 
-    # The rule holds while the tracer's span processors do (root_sampler's own
-    # cache key, kept here: asked per event, answered without a frame).
-    span_processor = getattr(tracer, "span_processor", None)
-    if speedups is not None and rt.settings.compiled:
-        try:
-            return speedups.GatewayParser(  # type: ignore[no-any-return]
-                func,
-                cell,
-                kept,
-                functools.partial(recording.root_sampler, tracer),
-                span_processor,
-                current,
-                SampledOutGatewaySpan,
-                tracer,
-                name,
-                attributes,
-                keep_data,
-            )
-        except Exception:
-            report("compiled gateway parser")  # the Python one below does the same
     root_sampler = recording.root_sampler
     root_bound_bits = recording.ROOT_BOUND_BITS
     new_span = object.__new__
