@@ -307,14 +307,14 @@ channel_id_of(PyObject *data)
     Py_RETURN_NONE;
 }
 
-/* A new span of ``type`` for the event (a new reference), or NULL with an error:
- * the slots a stand-in has, by ``offsets``; a sampled event's GatewaySpan
- * (``sampled``) also gets its start time and every other field
- * GatewaySpan.__init__ sets. */
+/* The event's span (a new reference), or NULL with an error: a stand-in (the
+ * slots it has), or for a ``sampled`` event its GatewaySpan, which also gets its
+ * start time and every other field GatewaySpan.__init__ sets. */
 static PyObject *
-new_span(GatewayParser *self, PyTypeObject *type, const Py_ssize_t *offsets, PyObject *data,
-         PyObject *trace_id, int sampled)
+new_span(GatewayParser *self, PyObject *data, PyObject *trace_id, int sampled)
 {
+    PyTypeObject *type = sampled ? self->span_type : self->standin;
+    const Py_ssize_t *offsets = sampled ? self->span_offsets : self->standin_offsets;
     PyObject *span, *start_ns = NULL, *guild_id, *channel_id;
     int is_dict = PyDict_CheckExact(data);
 
@@ -466,8 +466,7 @@ parser_call(GatewayParser *self, PyObject *const *args, size_t nargsf, PyObject 
         }
         sampled = PyLong_AsUnsignedLongLongMask(trace_id) < self->bound;
     }
-    span = sampled ? new_span(self, self->span_type, self->span_offsets, data, trace_id, 1)
-                   : new_span(self, self->standin, self->standin_offsets, data, trace_id, 0);
+    span = new_span(self, data, trace_id, sampled);
     Py_DECREF(trace_id);
     if (span == NULL) {
         return NULL;

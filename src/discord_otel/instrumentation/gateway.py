@@ -243,9 +243,47 @@ def _traced_parser(
         except Exception:
             report("compiled gateway parser")  # the Python one below does the same
 
-    def kept(data: Any, trace_id: int | None) -> None:
-        """The event under its own span (sampled, or no rule to decide it here);
-        the compiled parser does the same."""
+    root_sampler = recording.root_sampler
+    root_bound_bits = recording.ROOT_BOUND_BITS
+    new_span = object.__new__
+    rule_for: list[Any] = [_UNSET, None]  # the span processors it was read for, the rule
+
+    def parse(data: Any) -> None:
+        """What the compiled parser does, where it is not built or not wanted."""
+        cell[0] += 1
+        # The root's sampling is decided now: at low rates most events are
+        # dropped, and a dropped one skips every span below it.
+        trace_id = None
+        if span_processor is not None and span_processor._span_processors is rule_for[0]:
+            rule = rule_for[1]
+        else:
+            rule = rule_for[1] = root_sampler(tracer)
+            rule_for[0] = getattr(span_processor, "_span_processors", _UNSET)
+        if rule is not None:
+            trace_id = rule[0]()
+            if trace_id & root_bound_bits >= rule[1]:
+                # Every task started under its stand-in knows at once that
+                # nothing is traced. Built without an __init__ frame: the fields
+                # GatewaySpan.__init__ sets that a stand-in is never asked for
+                # are its class-level defaults.
+                dropped = new_span(SampledOutGatewaySpan)
+                dropped.tracer = tracer
+                dropped.name = name
+                dropped.attributes = attributes
+                dropped.trace_id = trace_id
+                if type(data) is dict:
+                    dropped.guild_id = data.get("guild_id")
+                    dropped.channel_id = data.get("channel_id") or _channel_id(data)
+                    if keep_data:
+                        dropped.data = data
+                else:
+                    dropped.guild_id = dropped.channel_id = None
+                token = current.set(dropped)
+                try:
+                    return func(data)
+                finally:
+                    current.reset(token)
+        # sampled, or no rule to decide it here: the event under its own span
         span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
         token = current.set(span)
         try:
@@ -256,46 +294,6 @@ def _traced_parser(
                 span.end_ns = time_ns()
             else:
                 span.finish()
-
-    root_sampler = recording.root_sampler
-    root_bound_bits = recording.ROOT_BOUND_BITS
-    new_span = object.__new__
-    rule_for: list[Any] = [_UNSET, None]  # the span processors it was read for, the rule
-
-    def parse(data: Any) -> None:
-        cell[0] += 1
-        # The root's sampling is decided now: at low rates most events are
-        # dropped, and a dropped one skips every span below it.
-        if span_processor is not None and span_processor._span_processors is rule_for[0]:
-            rule = rule_for[1]
-        else:
-            rule = rule_for[1] = root_sampler(tracer)
-            rule_for[0] = getattr(span_processor, "_span_processors", _UNSET)
-        if rule is None:
-            return kept(data, None)
-        trace_id = rule[0]()
-        if trace_id & root_bound_bits < rule[1]:
-            return kept(data, trace_id)
-        # Every task started under its stand-in knows at once that nothing is
-        # traced. Built without an __init__ frame: the fields GatewaySpan.__init__
-        # sets that a stand-in is never asked for are its class-level defaults.
-        dropped = new_span(SampledOutGatewaySpan)
-        dropped.tracer = tracer
-        dropped.name = name
-        dropped.attributes = attributes
-        dropped.trace_id = trace_id
-        if type(data) is dict:
-            dropped.guild_id = data.get("guild_id")
-            dropped.channel_id = data.get("channel_id") or _channel_id(data)
-            if keep_data:
-                dropped.data = data
-        else:
-            dropped.guild_id = dropped.channel_id = None
-        token = current.set(dropped)
-        try:
-            return func(data)
-        finally:
-            current.reset(token)
 
     return parse
 
