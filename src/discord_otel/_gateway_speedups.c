@@ -383,7 +383,7 @@ count_event(PyObject *cell)
 }
 
 /* func(data) with ``span`` in current, then the span's end for a sampled event
- * (as gateway's kept(): a span never needed stays a timestamp). An error in
+ * (as the Python parser does: a span never needed stays a timestamp). An error in
  * that epilogue replaces the parser's outcome, as in a Python ``finally``. */
 static PyObject *
 parse_under(GatewayParser *self, PyObject *const *args, PyObject *span, int sampled)
