@@ -382,24 +382,43 @@ count_event(PyObject *cell)
     return PyList_SetItem(cell, 0, count);
 }
 
-/* func(data) with ``span`` in current, then the span's end for a sampled event
- * (as the Python parser does: a span never needed stays a timestamp). An error in
- * that epilogue replaces the parser's outcome, as in a Python ``finally``. */
+/* func(data) in a copy of the current context with ``span`` set in it, as
+ * contextvars.copy_context().run() would run it -- the tasks discord.py starts
+ * during the parse copy that context, and the connection task's own is left as
+ * it was, where a set and a reset of the variable in it would each build a new
+ * mapping -- then the span's end for a sampled event (as the Python parser does:
+ * a span never needed stays a timestamp). An error in that epilogue replaces
+ * the parser's outcome, as in a Python ``finally``. */
 static PyObject *
 parse_under(GatewayParser *self, PyObject *const *args, PyObject *span, int sampled)
 {
-    PyObject *token, *result, *real, *end;
+    PyObject *context, *token, *result, *real, *end;
     PyObject *type, *value, *traceback;
 
-    token = PyContextVar_Set(self->current, span);
-    if (token == NULL) {
+    context = PyContext_CopyCurrent();
+    if (context == NULL) {
         return NULL;
     }
+    if (PyContext_Enter(context) < 0) {
+        Py_DECREF(context);
+        return NULL;
+    }
+    token = PyContextVar_Set(self->current, span);
+    if (token == NULL) {
+        PyErr_Fetch(&type, &value, &traceback);
+        (void)PyContext_Exit(context);
+        Py_DECREF(context);
+        PyErr_Restore(type, value, traceback);
+        return NULL;
+    }
+    Py_DECREF(token); /* never reset: the whole context is left behind */
     result = PyObject_Vectorcall(self->func, args, 1, NULL);
     PyErr_Fetch(&type, &value, &traceback);
-    if (PyContextVar_Reset(self->current, token) < 0) {
+    if (PyContext_Exit(context) < 0) {
+        Py_DECREF(context);
         goto epilogue_failed;
     }
+    Py_DECREF(context);
     if (sampled) {
         real = get_slot(span, self->span_offsets[SLOT_REAL]);
         if (real == NULL || real == Py_None) {
@@ -417,11 +436,9 @@ parse_under(GatewayParser *self, PyObject *const *args, PyObject *span, int samp
             Py_DECREF(end);
         }
     }
-    Py_DECREF(token);
     PyErr_Restore(type, value, traceback);
     return result;
 epilogue_failed:
-    Py_DECREF(token);
     Py_XDECREF(result);
     Py_XDECREF(type);
     Py_XDECREF(value);

@@ -26,6 +26,7 @@ import functools
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar, copy_context
 from typing import Any
 
 import discord
@@ -201,6 +202,15 @@ def _counting_parser(func: Parser, cell: list[int]) -> Parser:
     return parse
 
 
+def _parse_under(current: ContextVar[Any], span: DiscordSpan, func: Parser, data: Any) -> None:
+    """``func(data)`` with ``span`` current, run in a copy of the connection task's
+    context: the tasks discord.py starts during the parse copy it, and the
+    connection task's own context is left as it was (a set and a reset of the
+    variable in it would each build a new mapping)."""
+    current.set(span)
+    return func(data)
+
+
 def _traced_parser(
     rt: runtime.Runtime,
     event: str,
@@ -278,18 +288,12 @@ def _traced_parser(
                         dropped.data = data
                 else:
                     dropped.guild_id = dropped.channel_id = None
-                token = current.set(dropped)
-                try:
-                    return func(data)
-                finally:
-                    current.reset(token)
+                return copy_context().run(_parse_under, current, dropped, func, data)
         # sampled, or no rule to decide it here: the event under its own span
         span = GatewaySpan(tracer, name, attributes, time_ns(), data, keep_data, trace_id)
-        token = current.set(span)
         try:
-            return func(data)
+            return copy_context().run(_parse_under, current, span, func, data)
         finally:
-            current.reset(token)
             if span.real is None:
                 span.end_ns = time_ns()
             else:

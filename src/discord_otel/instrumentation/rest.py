@@ -27,11 +27,12 @@ done, a ``discord.interaction.ack`` event on the handler span and the
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar, Token
+from contextvars import Token
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,7 +76,11 @@ class _Call:
         self.attempts = 0
 
 
-_CALL: ContextVar[_Call | None] = ContextVar("discord_otel_rest_call", default=None)
+# The REST call each task has open, for json_or_text (a task makes one call at
+# a time). A dict by task rather than a ContextVar: a ContextVar's set and reset
+# each build a new context mapping, two objects per call for the cyclic GC to count.
+_calls: dict[asyncio.Task[Any], _Call] = {}
+_current_task = asyncio.current_task
 _series_cache: dict[tuple[Any, ...], _Series] = {}
 
 
@@ -122,9 +127,9 @@ def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
     which holds ``retry_after`` and ``global``."""
 
     def json_or_text(response: Any) -> Any:
-        call = _CALL.get()
-        if call is not None:
-            try:  # the attempt's answer: counted, its status and headroom kept
+        try:
+            call = _calls.get(_current_task()) if _calls else None  # type: ignore[arg-type]
+            if call is not None:  # the attempt's answer: counted, its status and headroom kept
                 call.attempts += 1
                 status = call.status = int(response.status)
                 remaining = response.headers.get("X-Ratelimit-Remaining")
@@ -136,8 +141,8 @@ def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
                             by_route[call.template] = remaining
                 if status == 429:
                     return _rate_limited(original, call, response)
-            except Exception:
-                report("rest attempt")
+        except Exception:
+            report("rest attempt")
         return original(response)
 
     functools.update_wrapper(json_or_text, original)
@@ -203,7 +208,7 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
         if rt is None or route is None:
             return await original(self, *args, **kwargs)
         start = time.perf_counter()
-        call = call_token = token = None
+        call = task = outer = token = None
         try:
             if own_session:
                 session = getattr(self, "_HTTPClient__session", None)
@@ -213,7 +218,10 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
                 call, token = _begin(rt, route)
             else:
                 call = _Call(str(route.path), None)
-            call_token = _CALL.set(call)
+            task = _current_task()
+            if task is not None:
+                outer = _calls.get(task)  # only if one request hook calls the other
+                _calls[task] = call
         except Exception:
             report("rest start")
         error: BaseException | None = None
@@ -230,8 +238,11 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
                     _finish(rt, route, call, error, result, time.perf_counter() - start)
                 except Exception:
                     report("rest end")
-            if call_token is not None:
-                _CALL.reset(call_token)
+            if task is not None:
+                if outer is None:
+                    _calls.pop(task, None)
+                else:
+                    _calls[task] = outer
             if token is not None:
                 if token.var is CURRENT:
                     CURRENT.reset(token)
