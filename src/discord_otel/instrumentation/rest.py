@@ -78,7 +78,7 @@ class _Call:
 
 # The REST call each task has open, for json_or_text (a task makes one call at
 # a time). A dict by task rather than a ContextVar: a ContextVar's set and reset
-# each build a new context mapping, two objects per call for the cyclic GC to count.
+# each build a new context mapping (and the set a token), GC-tracked objects per call.
 _calls: dict[asyncio.Task[Any], _Call] = {}
 _current_task = asyncio.current_task
 _series_cache: dict[tuple[Any, ...], _Series] = {}
