@@ -513,6 +513,923 @@ static PyTypeObject GatewayParser_Type = {
     .tp_call = PyVectorcall_Call,
 };
 
+/* ---- counting parsers ---------------------------------------------------- */
+
+/* An untraced gateway parser: counts the event in cell[0] and returns
+ * func(data) -- gateway._counting_parser without an interpreter frame. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *func;
+    PyObject *cell;
+} CountingParser;
+
+static PyObject *
+counting_call(CountingParser *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (count_event(self->cell) < 0) {
+        return NULL;
+    }
+    return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
+}
+
+static PyObject *
+counting_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"func", "cell", NULL};
+    PyObject *func, *cell;
+    CountingParser *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!:CountingParser", keywords, &func,
+                                     &PyList_Type, &cell)) {
+        return NULL;
+    }
+    if (PyList_GET_SIZE(cell) != 1) {
+        PyErr_SetString(PyExc_ValueError, "cell must be a list of one int");
+        return NULL;
+    }
+    self = (CountingParser *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = (vectorcallfunc)counting_call;
+    Py_INCREF(func);
+    self->func = func;
+    Py_INCREF(cell);
+    self->cell = cell;
+    return (PyObject *)self;
+}
+
+static int
+counting_traverse(CountingParser *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->func);
+    Py_VISIT(self->cell);
+    return 0;
+}
+
+static int
+counting_clear(CountingParser *self)
+{
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->cell);
+    return 0;
+}
+
+static void
+counting_dealloc(CountingParser *self)
+{
+    PyObject_GC_UnTrack(self);
+    counting_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject CountingParser_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.CountingParser",
+    .tp_doc = PyDoc_STR("CountingParser(func, cell)\n\n"
+                        "An untraced gateway parser: counts the event in cell[0], then "
+                        "returns func(data)."),
+    .tp_basicsize = sizeof(CountingParser),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = counting_new,
+    .tp_dealloc = (destructor)counting_dealloc,
+    .tp_traverse = (traverseproc)counting_traverse,
+    .tp_clear = (inquiry)counting_clear,
+    .tp_vectorcall_offset = offsetof(CountingParser, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+/* ---- listener runs --------------------------------------------------------
+ *
+ * ListenerRunner stands in for discord.Client._run_event (a method: it binds
+ * like a function). Called as discord.py's _schedule_event calls _run_event, it
+ * returns the coroutine the task will run: a ListenerRun, which does what
+ * discord.py's _run_event coroutine does -- await the listener, ignore
+ * CancelledError, hand any other Exception to self.on_error, itself awaited
+ * with that exception as the one being handled (sys.exc_info() in on_error is
+ * the listener's) -- and records the run's duration in the listener's histogram
+ * series (listeners._Series: counts, total, low, high). A failed run is given to
+ * failed(event_name, exception, duration), which records it.
+ *
+ * While tracing, a run whose parent (current.get() as the listener is
+ * scheduled, i.e. the event's span the task's context copies) is not a
+ * sampled-out stand-in goes to traced(client, coro, event_name, ...) instead:
+ * the Python _run_event with its span. */
+
+static PyObject *str_on_error;
+static PyObject *str_sampled_out;
+static PyObject *str_throw;
+static PyObject *str_close;
+static PyObject *cancelled_error; /* asyncio.CancelledError */
+
+enum { SERIES_COUNTS, SERIES_TOTAL, SERIES_LOW, SERIES_HIGH, SERIES_SLOTS };
+static const char *series_slot_names[SERIES_SLOTS] = {"counts", "total", "low", "high"};
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *series_for; /* series_for(event_name): the listener's series, or None */
+    PyObject *failed;     /* failed(event_name, exception, duration) */
+    PyObject *traced;     /* the traced _run_event, or None when nothing is traced */
+    PyObject *current;    /* spans.CURRENT */
+    PyObject *series;     /* dict: event name -> series */
+    double *bounds;       /* the histogram's bucket bounds, ascending */
+    Py_ssize_t bounds_count;
+    Py_ssize_t series_offsets[SERIES_SLOTS];
+} ListenerRunner;
+
+enum { RUN_NEW, RUN_LISTENER, RUN_ON_ERROR, RUN_DONE };
+
+typedef struct {
+    PyObject_HEAD
+    ListenerRunner *runner;
+    PyObject *client;
+    PyObject *func;       /* the listener (a coroutine function) */
+    PyObject *event_name;
+    PyObject *args;       /* tuple */
+    PyObject *kwargs;     /* dict, or NULL */
+    PyObject *series;     /* the listener's series, or NULL */
+    PyObject *awaiting;   /* the iterator of what is being awaited */
+    PyObject *failure;    /* the listener's exception while on_error runs */
+    double start;
+    int state;
+    int running;
+} ListenerRun;
+
+static PyTypeObject ListenerRun_Type;
+
+#define MAX_LISTENER_SERIES 10000 /* event names come from code, but stay bounded */
+
+static double
+perf_counter(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t now;
+    if (PyTime_PerfCounterRaw(&now) < 0) {
+        return 0.0;
+    }
+    return PyTime_AsSecondsDouble(now);
+#else
+    return _PyTime_AsSecondsDouble(_PyTime_GetPerfCounter());
+#endif
+}
+
+static PyObject *
+handled_exception(void)
+{
+    /* a new reference, or NULL for none */
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *handled = PyErr_GetHandledException();
+    if (handled == Py_None) {
+        Py_DECREF(handled);
+        return NULL;
+    }
+    return handled;
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_GetExcInfo(&type, &value, &traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    if (value == Py_None) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
+#endif
+}
+
+static void
+set_handled_exception(PyObject *exception)
+{
+    /* borrows ``exception`` (NULL: none) */
+#if PY_VERSION_HEX >= 0x030B0000
+    PyErr_SetHandledException(exception);
+#else
+    if (exception == NULL) {
+        PyErr_SetExcInfo(NULL, NULL, NULL);
+    }
+    else {
+        Py_INCREF(Py_TYPE(exception));
+        Py_INCREF(exception);
+        PyErr_SetExcInfo((PyObject *)Py_TYPE(exception), exception,
+                         PyException_GetTraceback(exception));
+    }
+#endif
+}
+
+static PyObject *
+await_iterator(PyObject *awaitable)
+{
+    /* What ``await awaitable`` iterates (a new reference), as the interpreter's
+     * GET_AWAITABLE finds it. */
+    PyObject *iterator;
+    unaryfunc getter = NULL;
+
+    if (PyCoro_CheckExact(awaitable)) {
+        Py_INCREF(awaitable);
+        return awaitable;
+    }
+    if (Py_TYPE(awaitable)->tp_as_async != NULL) {
+        getter = Py_TYPE(awaitable)->tp_as_async->am_await;
+    }
+    if (getter == NULL) {
+        PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression",
+                     Py_TYPE(awaitable)->tp_name);
+        return NULL;
+    }
+    iterator = getter(awaitable);
+    if (iterator == NULL) {
+        return NULL;
+    }
+    if (PyCoro_CheckExact(iterator) || !PyIter_Check(iterator)) {
+        PyErr_Format(PyExc_TypeError, "__await__() returned %s %.100s",
+                     PyCoro_CheckExact(iterator) ? "a coroutine" : "non-iterator of type",
+                     Py_TYPE(iterator)->tp_name);
+        Py_DECREF(iterator);
+        return NULL;
+    }
+    return iterator;
+}
+
+static void
+record_duration(ListenerRun *self, double duration)
+{
+    /* the inlined FastHistogram.record of listeners._run_event; never fails */
+    const Py_ssize_t *offsets = self->runner->series_offsets;
+    PyObject *series = self->series, *counts, *count, *number;
+    Py_ssize_t low = 0, high = self->runner->bounds_count, middle;
+    double value;
+
+    if (series == NULL) {
+        return;
+    }
+    while (low < high) { /* bisect_left: the first bound >= duration */
+        middle = (low + high) / 2;
+        if (self->runner->bounds[middle] < duration) {
+            low = middle + 1;
+        }
+        else {
+            high = middle;
+        }
+    }
+    counts = get_slot(series, offsets[SERIES_COUNTS]);
+    if (counts == NULL || !PyList_CheckExact(counts) || PyList_GET_SIZE(counts) <= low) {
+        return;
+    }
+    count = PyNumber_Add(PyList_GET_ITEM(counts, low), one);
+    if (count == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyList_SetItem(counts, low, count);
+    number = get_slot(series, offsets[SERIES_TOTAL]);
+    if (number != NULL && PyFloat_CheckExact(number)) {
+        value = PyFloat_AS_DOUBLE(number) + duration;
+        number = PyFloat_FromDouble(value);
+        if (number == NULL) {
+            PyErr_Clear();
+            return;
+        }
+        Py_XSETREF(*(PyObject **)((char *)series + offsets[SERIES_TOTAL]), number);
+    }
+    number = get_slot(series, offsets[SERIES_LOW]);
+    if (number != NULL && PyFloat_CheckExact(number) && duration < PyFloat_AS_DOUBLE(number)) {
+        if ((number = PyFloat_FromDouble(duration)) == NULL) {
+            PyErr_Clear();
+            return;
+        }
+        Py_XSETREF(*(PyObject **)((char *)series + offsets[SERIES_LOW]), number);
+    }
+    number = get_slot(series, offsets[SERIES_HIGH]);
+    if (number != NULL && PyFloat_CheckExact(number) && duration > PyFloat_AS_DOUBLE(number)) {
+        if ((number = PyFloat_FromDouble(duration)) == NULL) {
+            PyErr_Clear();
+            return;
+        }
+        Py_XSETREF(*(PyObject **)((char *)series + offsets[SERIES_HIGH]), number);
+    }
+}
+
+static void
+run_release(ListenerRun *self)
+{
+    /* done: drop what the run held (a task keeps its coroutine until it is
+     * collected) */
+    self->state = RUN_DONE;
+    Py_CLEAR(self->awaiting);
+    Py_CLEAR(self->failure);
+    Py_CLEAR(self->client);
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->series);
+}
+
+static PySendResult
+run_returned(ListenerRun *self, PyObject **result)
+{
+    run_release(self);
+    Py_INCREF(Py_None);
+    *result = Py_None;
+    return PYGEN_RETURN;
+}
+
+static PySendResult run_drive(ListenerRun *self, PyObject *value, PyObject **result);
+
+/* The listener raised an Exception (set): record the failure, then await
+ * self.on_error(event_name, *args, **kwargs) with it as the handled exception. */
+static PySendResult
+run_failed(ListenerRun *self, PyObject **result)
+{
+    PyObject *type, *value, *traceback, *on_error, *arguments, *awaitable, *iterator, *outcome;
+    Py_ssize_t i;
+    double duration = perf_counter() - self->start;
+
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    self->failure = value; /* owned */
+    if (self->series != NULL) {
+        outcome = PyObject_CallFunction(self->runner->failed, "OOd", self->event_name, value,
+                                        duration);
+        if (outcome == NULL) {
+            PyErr_Clear(); /* failed() reports its own errors */
+        }
+        Py_XDECREF(outcome);
+    }
+    self->state = RUN_ON_ERROR;
+    self->running = 1;
+    {
+        PyObject *saved = handled_exception();
+        set_handled_exception(self->failure);
+        awaitable = NULL;
+        on_error = PyObject_GetAttr(self->client, str_on_error);
+        arguments = on_error == NULL ? NULL : PyTuple_New(PyTuple_GET_SIZE(self->args) + 1);
+        if (arguments != NULL) { /* (event_name, *args) */
+            Py_INCREF(self->event_name);
+            PyTuple_SET_ITEM(arguments, 0, self->event_name);
+            for (i = 0; i < PyTuple_GET_SIZE(self->args); i++) {
+                Py_INCREF(PyTuple_GET_ITEM(self->args, i));
+                PyTuple_SET_ITEM(arguments, i + 1, PyTuple_GET_ITEM(self->args, i));
+            }
+            awaitable = PyObject_Call(on_error, arguments, self->kwargs);
+            Py_DECREF(arguments);
+        }
+        Py_XDECREF(on_error);
+        iterator = awaitable == NULL ? NULL : await_iterator(awaitable);
+        Py_XDECREF(awaitable);
+        set_handled_exception(saved);
+        Py_XDECREF(saved);
+    }
+    self->running = 0;
+    if (iterator == NULL) {
+        if (PyErr_ExceptionMatches(cancelled_error)) {
+            PyErr_Clear();
+            return run_returned(self, result);
+        }
+        run_release(self);
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    self->awaiting = iterator;
+    return run_drive(self, Py_None, result);
+}
+
+/* What the awaited iterator's step (``status``, ``*result``) means for the run. */
+static PySendResult
+run_stepped(ListenerRun *self, PySendResult status, PyObject **result)
+{
+    if (status == PYGEN_NEXT) {
+        return PYGEN_NEXT;
+    }
+    Py_CLEAR(self->awaiting);
+    if (status == PYGEN_RETURN || PyErr_ExceptionMatches(cancelled_error)) {
+        /* returned (whatever it returned: _run_event returns None), or cancelled
+         * (ignored, as _run_event does): a run, measured if it was the listener's */
+        Py_CLEAR(*result);
+        PyErr_Clear();
+        if (self->state == RUN_LISTENER) {
+            record_duration(self, perf_counter() - self->start);
+        }
+        return run_returned(self, result);
+    }
+    *result = NULL;
+    if (self->state == RUN_LISTENER && PyErr_ExceptionMatches(PyExc_Exception)) {
+        return run_failed(self, result);
+    }
+    run_release(self);
+    return PYGEN_ERROR;
+}
+
+static PySendResult
+run_drive(ListenerRun *self, PyObject *value, PyObject **result)
+{
+    PySendResult status;
+    PyObject *saved = NULL;
+
+    self->running = 1;
+    if (self->failure != NULL) { /* on_error runs while the failure is handled */
+        saved = handled_exception();
+        set_handled_exception(self->failure);
+    }
+    status = PyIter_Send(self->awaiting, value, result);
+    if (self->failure != NULL) {
+        set_handled_exception(saved);
+        Py_XDECREF(saved);
+    }
+    self->running = 0;
+    return run_stepped(self, status, result);
+}
+
+static PySendResult
+run_send(ListenerRun *self, PyObject *value, PyObject **result)
+{
+    PyObject *awaitable;
+
+    if (self->running) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    if (self->state == RUN_DONE) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    if (self->state == RUN_NEW) {
+        self->state = RUN_LISTENER;
+        self->start = perf_counter();
+        self->running = 1;
+        awaitable = PyObject_Call(self->func, self->args, self->kwargs);
+        self->awaiting = awaitable == NULL ? NULL : await_iterator(awaitable);
+        Py_XDECREF(awaitable);
+        self->running = 0;
+        if (self->awaiting == NULL) { /* raised as ``await coro(...)`` would, in the try */
+            *result = NULL;
+            return run_stepped(self, PYGEN_ERROR, result);
+        }
+        value = Py_None;
+    }
+    return run_drive(self, value, result);
+}
+
+static PyObject *
+run_iternext(ListenerRun *self)
+{
+    PyObject *result;
+    PySendResult status = run_send(self, Py_None, &result);
+
+    if (status == PYGEN_RETURN) {
+        Py_DECREF(result); /* None: a bare StopIteration */
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *
+run_send_method(ListenerRun *self, PyObject *value)
+{
+    PyObject *result;
+    PySendResult status = run_send(self, value, &result);
+
+    if (status == PYGEN_RETURN) {
+        Py_DECREF(result);
+        PyErr_SetNone(PyExc_StopIteration);
+        return NULL;
+    }
+    return result;
+}
+
+static int
+raise_thrown(PyObject *const *args, Py_ssize_t nargs)
+{
+    /* throw(type[, value[, traceback]]) or throw(exception), raised here */
+    PyObject *type = args[0], *value = nargs > 1 ? args[1] : NULL;
+    PyObject *traceback = nargs > 2 ? args[2] : NULL;
+
+    if (traceback == Py_None) {
+        traceback = NULL;
+    }
+    if (PyExceptionInstance_Check(type)) {
+        PyErr_SetObject(PyExceptionInstance_Class(type), type);
+    }
+    else if (PyExceptionClass_Check(type)) {
+        PyErr_SetObject(type, value == Py_None ? NULL : value);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving from BaseException");
+        return -1;
+    }
+    if (traceback != NULL) {
+        PyObject *raised_type, *raised, *raised_traceback;
+        PyErr_Fetch(&raised_type, &raised, &raised_traceback);
+        PyErr_NormalizeException(&raised_type, &raised, &raised_traceback);
+        PyException_SetTraceback(raised, traceback);
+        Py_XDECREF(raised_traceback);
+        Py_INCREF(traceback);
+        PyErr_Restore(raised_type, raised, traceback);
+    }
+    return -1;
+}
+
+static PyObject *
+run_throw(ListenerRun *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *throw, *result, *saved = NULL;
+    PySendResult status;
+
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    if (self->running) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return NULL;
+    }
+    if (self->state == RUN_NEW || self->state == RUN_DONE) {
+        /* not started (raised before the try, as in an unstarted coroutine) or over */
+        run_release(self);
+        raise_thrown(args, nargs);
+        return NULL;
+    }
+    throw = PyObject_GetAttr(self->awaiting, str_throw);
+    if (throw == NULL) {
+        /* an iterator without throw(): raised here, as ``await`` does */
+        PyErr_Clear();
+        Py_CLEAR(self->awaiting);
+        raise_thrown(args, nargs);
+        status = PYGEN_ERROR;
+        result = NULL;
+    }
+    else {
+        self->running = 1;
+        if (self->failure != NULL) {
+            saved = handled_exception();
+            set_handled_exception(self->failure);
+        }
+        result = PyObject_Vectorcall(throw, args, nargs, NULL);
+        if (self->failure != NULL) {
+            set_handled_exception(saved);
+            Py_XDECREF(saved);
+        }
+        self->running = 0;
+        Py_DECREF(throw);
+        status = PYGEN_NEXT;
+        if (result == NULL) {
+            status = PYGEN_ERROR;
+            if (PyErr_ExceptionMatches(PyExc_StopIteration)) { /* it returned */
+                PyErr_Clear();
+                Py_INCREF(Py_None);
+                result = Py_None;
+                status = PYGEN_RETURN;
+            }
+        }
+    }
+    status = run_stepped(self, status, &result);
+    if (status == PYGEN_RETURN) {
+        Py_DECREF(result);
+        PyErr_SetNone(PyExc_StopIteration);
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *
+run_close(ListenerRun *self, PyObject *unused)
+{
+    PyObject *awaiting = self->awaiting, *outcome;
+
+    if (self->running) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return NULL;
+    }
+    self->awaiting = NULL;
+    run_release(self);
+    if (awaiting != NULL) {
+        outcome = PyObject_CallMethodNoArgs(awaiting, str_close);
+        Py_DECREF(awaiting);
+        if (outcome == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                return NULL;
+            }
+            PyErr_Clear(); /* nothing to close */
+        }
+        Py_XDECREF(outcome);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+run_await(ListenerRun *self)
+{
+    Py_INCREF(self);
+    return (PyObject *)self;
+}
+
+static PyObject *
+run_name(ListenerRun *self, void *closure)
+{
+    return PyUnicode_FromString("Client._run_event");
+}
+
+static int
+run_traverse(ListenerRun *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->runner);
+    Py_VISIT(self->client);
+    Py_VISIT(self->func);
+    Py_VISIT(self->event_name);
+    Py_VISIT(self->args);
+    Py_VISIT(self->kwargs);
+    Py_VISIT(self->series);
+    Py_VISIT(self->awaiting);
+    Py_VISIT(self->failure);
+    return 0;
+}
+
+static int
+run_clear(ListenerRun *self)
+{
+    run_release(self);
+    Py_CLEAR(self->runner);
+    Py_CLEAR(self->event_name);
+    return 0;
+}
+
+static void
+run_dealloc(ListenerRun *self)
+{
+    PyObject_GC_UnTrack(self);
+    run_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyAsyncMethods run_as_async = {
+    .am_await = (unaryfunc)run_await,
+    .am_send = (sendfunc)run_send,
+};
+
+static PyMethodDef run_methods[] = {
+    {"send", (PyCFunction)run_send_method, METH_O, "send(value): resume the run."},
+    {"throw", (PyCFunction)(void (*)(void))run_throw, METH_FASTCALL,
+     "throw(exception): raise it where the run is suspended."},
+    {"close", (PyCFunction)run_close, METH_NOARGS, "close(): stop the run."},
+    {NULL},
+};
+
+static PyGetSetDef run_getset[] = {
+    {"__name__", (getter)run_name, NULL, NULL, NULL},
+    {"__qualname__", (getter)run_name, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject ListenerRun_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.ListenerRun",
+    .tp_doc = PyDoc_STR("One listener run: the coroutine a ListenerRunner call returns."),
+    .tp_basicsize = sizeof(ListenerRun),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_dealloc = (destructor)run_dealloc,
+    .tp_traverse = (traverseproc)run_traverse,
+    .tp_clear = (inquiry)run_clear,
+    .tp_as_async = &run_as_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)run_iternext,
+    .tp_methods = run_methods,
+    .tp_getset = run_getset,
+};
+
+static PyObject *
+runner_series(ListenerRunner *self, PyObject *event_name)
+{
+    /* the event's series (a new reference), or NULL without an error when there
+     * is none */
+    PyObject *series = PyDict_GetItemWithError(self->series, event_name);
+
+    if (series != NULL) {
+        Py_INCREF(series);
+        return series;
+    }
+    PyErr_Clear();
+    series = PyObject_CallOneArg(self->series_for, event_name);
+    if (series == NULL || series == Py_None) {
+        PyErr_Clear(); /* series_for() reports its own errors */
+        Py_XDECREF(series);
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(self->series) < MAX_LISTENER_SERIES
+        && PyDict_SetItem(self->series, event_name, series) < 0) {
+        PyErr_Clear();
+    }
+    return series;
+}
+
+static PyObject *
+runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkwargs, i;
+    ListenerRun *run;
+
+    if (nargs < 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_run_event(self, coro, event_name, *args, **kwargs) takes at least "
+                        "3 arguments");
+        return NULL;
+    }
+    if (self->traced != Py_None) {
+        PyObject *parent;
+        int sampled_out = 0;
+        if (PyContextVar_Get(self->current, Py_None, &parent) < 0) {
+            PyErr_Clear();
+            parent = NULL;
+        }
+        if (parent != NULL && parent != Py_None) {
+            PyObject *flag = PyObject_GetAttr(parent, str_sampled_out);
+            sampled_out = flag == NULL ? 0 : PyObject_IsTrue(flag) == 1;
+            Py_XDECREF(flag);
+            PyErr_Clear();
+        }
+        Py_XDECREF(parent);
+        if (!sampled_out) {
+            return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+        }
+    }
+    run = PyObject_GC_New(ListenerRun, &ListenerRun_Type);
+    if (run == NULL) {
+        return NULL;
+    }
+    run->state = RUN_NEW;
+    run->running = 0;
+    run->start = 0.0;
+    run->awaiting = run->failure = run->kwargs = run->series = NULL;
+    Py_INCREF(self);
+    run->runner = self;
+    Py_INCREF(args[0]);
+    run->client = args[0];
+    Py_INCREF(args[1]);
+    run->func = args[1];
+    Py_INCREF(args[2]);
+    run->event_name = args[2];
+    run->args = PyTuple_New(nargs - 3);
+    if (run->args == NULL) {
+        goto failed;
+    }
+    for (i = 3; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(run->args, i - 3, args[i]);
+    }
+    nkwargs = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nkwargs > 0) {
+        if ((run->kwargs = PyDict_New()) == NULL) {
+            goto failed;
+        }
+        for (i = 0; i < nkwargs; i++) {
+            if (PyDict_SetItem(run->kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) {
+                goto failed;
+            }
+        }
+    }
+    run->series = runner_series(self, args[2]);
+    PyObject_GC_Track(run);
+    return (PyObject *)run;
+failed:
+    PyObject_GC_Track(run);
+    Py_DECREF(run);
+    return NULL;
+}
+
+static PyObject *
+runner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {
+        "series_for", "failed", "traced", "current", "bounds", "series_type", NULL,
+    };
+    PyObject *series_for, *failed, *traced, *current, *bounds, *series_type, *bound;
+    ListenerRunner *self;
+    Py_ssize_t i;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!O!:ListenerRunner", keywords,
+                                     &series_for, &failed, &traced, &current, &PyTuple_Type,
+                                     &bounds, &PyType_Type, &series_type)) {
+        return NULL;
+    }
+    self = (ListenerRunner *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = (vectorcallfunc)runner_call;
+    for (i = 0; i < SERIES_SLOTS; i++) {
+        if (slot_offset((PyTypeObject *)series_type, series_slot_names[i],
+                        &self->series_offsets[i]) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    self->bounds_count = PyTuple_GET_SIZE(bounds);
+    self->bounds = PyMem_Calloc(self->bounds_count + 1, sizeof(double));
+    if (self->bounds == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < self->bounds_count; i++) {
+        bound = PyTuple_GET_ITEM(bounds, i);
+        self->bounds[i] = PyFloat_AsDouble(bound);
+        if (self->bounds[i] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        if (i > 0 && !(self->bounds[i - 1] < self->bounds[i])) {
+            PyErr_SetString(PyExc_ValueError, "bounds must be ascending");
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    if ((self->series = PyDict_New()) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(series_for);
+    self->series_for = series_for;
+    Py_INCREF(failed);
+    self->failed = failed;
+    Py_INCREF(traced);
+    self->traced = traced;
+    Py_INCREF(current);
+    self->current = current;
+    return (PyObject *)self;
+}
+
+static PyObject *
+runner_get(PyObject *self, PyObject *instance, PyObject *owner)
+{
+    /* a method, like the function it stands in for */
+    if (instance == NULL || instance == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, instance);
+}
+
+static int
+runner_traverse(ListenerRunner *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->series_for);
+    Py_VISIT(self->failed);
+    Py_VISIT(self->traced);
+    Py_VISIT(self->current);
+    Py_VISIT(self->series);
+    return 0;
+}
+
+static int
+runner_clear(ListenerRunner *self)
+{
+    Py_CLEAR(self->series_for);
+    Py_CLEAR(self->failed);
+    Py_CLEAR(self->traced);
+    Py_CLEAR(self->current);
+    Py_CLEAR(self->series);
+    return 0;
+}
+
+static void
+runner_dealloc(ListenerRunner *self)
+{
+    PyObject_GC_UnTrack(self);
+    runner_clear(self);
+    PyMem_Free(self->bounds);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject ListenerRunner_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.ListenerRunner",
+    .tp_doc = PyDoc_STR(
+        "ListenerRunner(series_for, failed, traced, current, bounds, series_type)\n\n"
+        "discord.Client._run_event without an interpreter frame: returns the coroutine "
+        "that runs one listener, times it into series_for(event_name)'s histogram series "
+        "(a series_type with counts, total, low and high slots; buckets by bounds) and "
+        "hands an Exception to failed(event_name, exception, duration) and then "
+        "client.on_error. While tracing (traced is not None), a run whose parent in "
+        "current is not sampled out is traced(...)'s instead."),
+    .tp_basicsize = sizeof(ListenerRunner),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = runner_new,
+    .tp_dealloc = (destructor)runner_dealloc,
+    .tp_traverse = (traverseproc)runner_traverse,
+    .tp_clear = (inquiry)runner_clear,
+    .tp_descr_get = runner_get,
+    .tp_vectorcall_offset = offsetof(ListenerRunner, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 static struct PyModuleDef module_definition = {
     PyModuleDef_HEAD_INIT,
     "discord_otel._gateway_speedups",
@@ -527,6 +1444,20 @@ static struct PyModuleDef module_definition = {
         return NULL;                                            \
     }
 
+static int
+add_type(PyObject *module, const char *name, PyTypeObject *type)
+{
+    if (PyType_Ready(type) < 0) {
+        return -1;
+    }
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
 PyMODINIT_FUNC
 PyInit__gateway_speedups(void)
 {
@@ -539,19 +1470,32 @@ PyInit__gateway_speedups(void)
     INTERN(str_id, "id");
     INTERN(str_data, "data");
     INTERN(str_finish, "finish");
+    INTERN(str_on_error, "on_error");
+    INTERN(str_sampled_out, "sampled_out");
+    INTERN(str_throw, "throw");
+    INTERN(str_close, "close");
     if ((one = PyLong_FromLong(1)) == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&GatewayParser_Type) < 0) {
-        return NULL;
+    {
+        PyObject *exceptions = PyImport_ImportModule("asyncio.exceptions");
+        if (exceptions == NULL) {
+            return NULL;
+        }
+        cancelled_error = PyObject_GetAttrString(exceptions, "CancelledError");
+        Py_DECREF(exceptions);
+        if (cancelled_error == NULL) {
+            return NULL;
+        }
     }
     module = PyModule_Create(&module_definition);
     if (module == NULL) {
         return NULL;
     }
-    Py_INCREF(&GatewayParser_Type);
-    if (PyModule_AddObject(module, "GatewayParser", (PyObject *)&GatewayParser_Type) < 0) {
-        Py_DECREF(&GatewayParser_Type);
+    if (add_type(module, "GatewayParser", &GatewayParser_Type) < 0
+        || add_type(module, "CountingParser", &CountingParser_Type) < 0
+        || add_type(module, "ListenerRunner", &ListenerRunner_Type) < 0
+        || PyType_Ready(&ListenerRun_Type) < 0) {
         Py_DECREF(module);
         return NULL;
     }

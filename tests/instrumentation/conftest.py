@@ -105,10 +105,29 @@ class Telemetry:
 _telemetry = Telemetry()
 
 
+def reinstrument(
+    telemetry: Telemetry,
+    provider: trace.TracerProvider,
+    settings: DiscordOtelSettings | None = None,
+) -> None:
+    """The instrumentation again, tracing into ``provider``, with fresh metrics."""
+    telemetry.uninstrument()
+    telemetry.meter_provider.shutdown()
+    telemetry.reader = InMemoryMetricReader()
+    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
+    telemetry.instrumentor.instrument(
+        tracer_provider=provider,
+        meter_provider=telemetry.meter_provider,
+        settings=settings or DiscordOtelSettings(),
+    )
+
+
 @pytest.fixture(params=["compiled", "python"])
 def gateway_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Which traced gateway parser the test's bot gets (parsers are built per
-    connection): the compiled one (``discord_otel._gateway_speedups``) or Python's."""
+    """Which half the test's bot gets, the compiled one
+    (``discord_otel._gateway_speedups``) or Python's: for its gateway parsers (built
+    per connection) and its listener runs (``_run_event``, chosen as the
+    instrumentation starts)."""
     from discord_otel.instrumentation import gateway
 
     built = gateway._load_speedups()

@@ -15,8 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from tests.instrumentation.conftest import Telemetry
-from tests.instrumentation.test_sampling import reinstrument
+from tests.instrumentation.conftest import Telemetry, reinstrument
 
 from discord_otel.config import DiscordOtelSettings
 from discord_otel.instrumentation import gateway, runtime, safety

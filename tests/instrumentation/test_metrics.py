@@ -12,7 +12,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NoOpTracerProvider
-from tests.instrumentation.conftest import Harness, Telemetry, running_bot
+from tests.instrumentation.conftest import Harness, Telemetry, reinstrument, running_bot
 
 from discord_otel.config import DiscordOtelSettings
 from discord_otel.context import set_discord_context
@@ -363,20 +363,19 @@ async def test_set_discord_context(telemetry: Telemetry) -> None:
     assert trace.get_current_span() is trace.INVALID_SPAN
 
 
-async def test_metrics_only_records_without_a_tracer(telemetry: Telemetry) -> None:
+async def test_metrics_only_records_without_a_tracer(
+    telemetry: Telemetry, gateway_parser: str
+) -> None:
     """With no tracer provider (metrics only), listener runs go through the untraced
-    ``_run_event`` and a failing listener still reaches ``on_error`` and the
-    ``error.type`` series; commands and REST calls are still measured."""
-    telemetry.uninstrument()
-    telemetry.meter_provider.shutdown()
-    telemetry.reader = InMemoryMetricReader()
-    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
-    telemetry.instrumentor.instrument(
-        tracer_provider=NoOpTracerProvider(),
-        meter_provider=telemetry.meter_provider,
-        settings=DiscordOtelSettings(),
-    )
-    assert discord.Client._run_event is listeners._run_event_untraced
+    ``_run_event`` (the compiled runner where built) and a failing listener still
+    reaches ``on_error`` and the ``error.type`` series; commands and REST calls are
+    still measured."""
+    reinstrument(telemetry, NoOpTracerProvider())
+    installed = vars(discord.Client)["_run_event"]
+    if gateway_parser == "compiled":
+        assert type(installed).__name__ == "ListenerRunner"
+    else:
+        assert installed is listeners._run_event_untraced
     async with running_bot() as harness:
         await harness.sim.send_message("listener-boom", wait=False)
         await harness.sim.send_message("!ping")
@@ -395,4 +394,4 @@ async def test_metrics_only_records_without_a_tracer(telemetry: Telemetry) -> No
     assert any(a["url.template"] == "/channels/{channel_id}/messages" for a in rest)
     assert telemetry.spans() == []
     telemetry.uninstrument()
-    assert discord.Client._run_event is not listeners._run_event_untraced
+    assert vars(discord.Client)["_run_event"] is not installed

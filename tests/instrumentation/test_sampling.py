@@ -11,19 +11,16 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanContext
-from tests.instrumentation.conftest import Telemetry, running_bot
+from tests.instrumentation.conftest import Telemetry, reinstrument, running_bot
 from tests.instrumentation.test_metrics import attrs
 
 from discord_otel import set_discord_context
-from discord_otel.config import DiscordOtelSettings
 
 RATIO = TraceIdRatioBased(0.5)
 
@@ -47,21 +44,6 @@ def message_events(telemetry: Telemetry) -> int:
         int(point.value)
         for point in points
         if point.attributes.get("discord.gateway.event") == "MESSAGE_CREATE"
-    )
-
-
-def reinstrument(
-    telemetry: Telemetry, provider: TracerProvider, settings: DiscordOtelSettings | None = None
-) -> None:
-    """The instrumentation again, tracing into ``provider``, with fresh metrics."""
-    telemetry.uninstrument()
-    telemetry.meter_provider.shutdown()
-    telemetry.reader = InMemoryMetricReader()
-    telemetry.meter_provider = MeterProvider(metric_readers=[telemetry.reader])
-    telemetry.instrumentor.instrument(
-        tracer_provider=provider,
-        meter_provider=telemetry.meter_provider,
-        settings=settings or DiscordOtelSettings(),
     )
 
 

@@ -188,13 +188,20 @@ def build_parsers(
         elif event == "READY":
             wrapped[event] = _ready_parser(rt, client, shard, func, cell, tracing)
         elif not tracing or event in rt.untraced:
-            wrapped[event] = _counting_parser(func, cell)
+            wrapped[event] = _counting_parser(rt, func, cell)
         else:
             wrapped[event] = _traced_parser(rt, event, shard, func, cell)
     return wrapped
 
 
-def _counting_parser(func: Parser, cell: list[int]) -> Parser:
+def _counting_parser(rt: runtime.Runtime, func: Parser, cell: list[int]) -> Parser:
+    """A parser counting the event in ``cell[0]`` (the compiled one where built)."""
+    if speedups is not None and rt.settings.compiled:
+        try:
+            return speedups.CountingParser(func, cell)  # type: ignore[no-any-return]
+        except Exception:
+            report("compiled counting parser")  # the Python one below does the same
+
     def parse(data: Any) -> None:
         cell[0] += 1
         return func(data)
@@ -313,7 +320,7 @@ def _interaction_parser(
     inner = (
         _traced_parser(rt, event, shard, func, cell)
         if tracing and event not in rt.untraced
-        else _counting_parser(func, cell)
+        else _counting_parser(rt, func, cell)
     )
 
     def parse(data: Any) -> None:
@@ -335,7 +342,7 @@ def _ready_parser(
     inner = (
         _traced_parser(rt, "READY", shard, func, cell)
         if tracing and "READY" not in rt.untraced
-        else _counting_parser(func, cell)
+        else _counting_parser(rt, func, cell)
     )
 
     def parse(data: Any) -> None:

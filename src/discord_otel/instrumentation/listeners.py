@@ -24,7 +24,7 @@ import discord
 from opentelemetry.util import types
 
 from discord_otel import semconv
-from discord_otel.instrumentation import runtime
+from discord_otel.instrumentation import gateway, runtime
 from discord_otel.instrumentation.metrics import FastHistogram, _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.safety import report
@@ -89,6 +89,7 @@ def _listener(rt: runtime.Runtime, name: str) -> _Listener:
 
 
 _tracing = False  # whether listener runs get a span
+_runner: Any = None  # the compiled _run_event last chosen
 
 
 def refresh() -> None:
@@ -98,11 +99,30 @@ def refresh() -> None:
     _listeners.clear()
     rt = runtime.active
     _tracing = rt is not None and rt.tracing
-    if discord.Client._run_event in (_run_event, _run_event_untraced):  # ours installed
+    installed = vars(discord.Client).get("_run_event")
+    if installed is not None and installed in (_run_event, _run_event_untraced, _runner):
         discord.Client._run_event = _chosen_run_event()  # type: ignore[method-assign]
 
 
 def _chosen_run_event() -> Callable[..., Any]:
+    """The compiled runner where built (it hands the runs that get a span to
+    :func:`_run_event`), else the Python ``_run_event`` for the mode."""
+    global _runner
+    rt = runtime.active
+    compiled = gateway.speedups
+    if compiled is not None and rt is not None and rt.settings.compiled:
+        try:
+            _runner = compiled.ListenerRunner(
+                _series_for,
+                _failed,
+                _run_event if _tracing else None,
+                CURRENT,
+                rt.instruments.listener_duration.bounds,
+                _Series,
+            )
+            return _runner  # type: ignore[no-any-return]
+        except Exception:
+            report("compiled listener runner")  # the Python one does the same
     return _run_event if _tracing else _run_event_untraced
 
 
@@ -228,6 +248,17 @@ def _leave(
         report("listener end")
 
 
+def _series_for(event_name: str) -> _Series | None:
+    """The compiled runner's lookup: the histogram series of ``event_name``'s runs."""
+    listener = _listeners.get(event_name) or _new_listener(event_name)
+    return listener.series if listener is not None else None
+
+
+def _failed(event_name: str, error: Exception, duration: float) -> None:
+    """The compiled runner's record of a failed run (outside any span)."""
+    _record_error(_listeners.get(event_name) or _new_listener(event_name), None, error, duration)
+
+
 def _new_listener(event_name: str) -> _Listener | None:
     rt = runtime.active
     if rt is None:
@@ -262,6 +293,7 @@ def instrument(patcher: Patcher) -> None:
 
 
 def uninstrument() -> None:
-    global _tracing
+    global _tracing, _runner
     _listeners.clear()
     _tracing = False
+    _runner = None
