@@ -30,10 +30,10 @@ _KEYS = (semconv.GUILD_ID, semconv.CHANNEL_ID, semconv.COMMAND_NAME, semconv.USE
 def current_discord_attributes() -> dict[str, types.AttributeValue]:
     """The Discord context of the running handler (innermost value of each key wins)."""
     try:
-        from discord_otel.instrumentation.spans import current
+        from discord_otel.instrumentation.handlers import innermost_span
     except Exception:  # discord.py not importable
         return {}
-    span = current()
+    span = innermost_span()
     found: dict[str, types.AttributeValue] = {}
     while span is not None:
         attributes = span.discord_attributes()

@@ -16,7 +16,7 @@ from tests.instrumentation.conftest import Harness, Telemetry, reinstrument, run
 
 from discord_otel.config import DiscordOtelSettings
 from discord_otel.context import set_discord_context
-from discord_otel.instrumentation import listeners
+from discord_otel.instrumentation import handlers, listeners
 from discord_otel.instrumentation.metrics import Instruments
 
 UNITS = {
@@ -376,12 +376,45 @@ async def test_metrics_only_records_without_a_tracer(
         assert type(installed).__name__ == "ListenerRunner"
     else:
         assert installed is listeners._run_event_untraced
+    seen: list[dict[str, Any]] = []
     async with running_bot() as harness:
+
+        @harness.bot.command()
+        async def whoami(ctx: Any) -> None:
+            seen.append(set_discord_context())
+            await ctx.send("you")
+
         await harness.sim.send_message("listener-boom", wait=False)
         await harness.sim.send_message("!ping")
-        await telemetry.settle(lambda: harness.behaviour.listener_errors)
+        await harness.sim.send_message("!whoami")
+        await harness.sim.send_message("!crash", wait=False)
+        await harness.sim.send_message("!forbidden", wait=False)
+        await harness.sim.slash("config deny", {})
+        await telemetry.settle(
+            lambda: (
+                harness.behaviour.listener_errors
+                and len(harness.behaviour.command_errors) == 2
+                and harness.behaviour.app_errors
+            )
+        )
         metrics = telemetry.metrics()
     assert harness.behaviour.listener_errors == ["on_message"]
+    # the untraced command's context, found by its task
+    assert seen[0]["discord.command.name"] == "whoami"
+    # failures recorded where discord.py reports them, by type
+    commands = attrs(metrics["discord.command.duration"])
+    for name, kind, error in [
+        ("crash", "prefix", "ValueError"),
+        ("forbidden", "prefix", "CheckFailure"),
+        ("config deny", "slash", "MissingPermissions"),
+    ]:
+        assert {
+            "discord.command.name": name,
+            "discord.command.type": kind,
+            "discord.command.outcome": "error",
+            "error.type": error,
+        } in commands
+    assert handlers._untraced == {}  # nothing kept once the commands are over
     listener = attrs(metrics["discord.listener.duration"])
     assert {"discord.listener.name": "on_message", "error.type": "KeyError"} in listener
     assert {"discord.listener.name": "on_message"} in listener

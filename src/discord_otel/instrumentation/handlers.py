@@ -1,13 +1,21 @@
 """The common life of a command, component, modal or autocomplete span.
 
-A handler span is always exported (``finish(force=True)``) and materialises
-its deferred parents (listener, gateway). In metrics-only mode it is still a
-:class:`DiscordSpan` held in ``CURRENT`` -- it never becomes a real span --
-because that is where ``dispatch_error`` and friends record the failure.
+A traced handler span is always exported (``finish(force=True)``) and
+materialises its deferred parents (listener, gateway); it is current in
+``CURRENT`` while the handler runs. An untraced one -- metrics only, or under an
+event whose trace is sampled out -- never becomes a real span: it holds the
+handler's failure (``dispatch_error`` and friends record it there) and its
+Discord context, and is kept by task rather than in ``CURRENT``: a ContextVar's
+set and reset each build a new context mapping and the set a token, GC-tracked
+objects that live as long as the command and, per command, made the cyclic
+GC's collections a quarter more frequent on a command workload
+(benchmarks/diagnosis.md). Nothing below an untraced handler needs it as a
+parent: every span there is dropped or not made at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -57,15 +65,28 @@ class SampledOutHandlerSpan(HandlerSpan):
 
 _new_span = object.__new__
 
+# The untraced handler each task runs (a task runs one handler at a time; an
+# outer one is restored when an inner one closes). Bounded: closed in the
+# handler's ``finally``, and a handler whose task is gone is dropped below.
+_untraced: dict[asyncio.Task[Any], HandlerSpan] = {}
+_MAX_UNTRACED = 10_000
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running event loop in this thread
+        return None
+
 
 class Handler:
     """A handler's scope: its span current while it runs, its duration timed.
 
     ``traced`` is False in metrics-only mode and under an event whose trace is
     sampled out (the span then only holds the failure and stands for the
-    handler)."""
+    handler, found by its task)."""
 
-    __slots__ = ("perf_start", "rt", "span", "tokens", "traced")
+    __slots__ = ("outer", "perf_start", "rt", "span", "task", "tokens", "traced")
 
     def __init__(
         self,
@@ -94,12 +115,20 @@ class Handler:
         if links:
             span.links = list(links)
         self.span = span
-        self.tokens: EnterTokens | Token[DiscordSpan | None]
+        self.tokens: EnterTokens | Token[DiscordSpan | None] | None = None
+        self.task = self.outer = None
         if traced:
             self.tokens = start_child(span, parent)
         else:
             span.parent = parent
-            self.tokens = CURRENT.set(span)
+            task = self.task = _current_task()
+            if task is None:  # not in a task: nothing to key it by
+                self.tokens = CURRENT.set(span)
+            else:
+                self.outer = _untraced.get(task)
+                if len(_untraced) >= _MAX_UNTRACED:
+                    _forget_finished_tasks()
+                _untraced[task] = span
         self.perf_start = time.perf_counter()
 
     def close(self) -> float:
@@ -108,15 +137,35 @@ class Handler:
         tokens = self.tokens
         if isinstance(tokens, tuple):
             leave(tokens)
-        else:
+        elif tokens is not None:
             CURRENT.reset(tokens)
+        task = self.task
+        if task is not None:
+            if self.outer is None:
+                _untraced.pop(task, None)
+            else:
+                _untraced[task] = self.outer
         if self.traced:
             self.span.finish(force=True)
         return duration
 
 
+def _forget_finished_tasks() -> None:
+    for task in [task for task in _untraced if task.done()]:
+        del _untraced[task]
+
+
+def innermost_span() -> DiscordSpan | None:
+    """The current Discord span: the task's untraced handler, else ``CURRENT``'s."""
+    if _untraced:
+        span = _untraced.get(_current_task())  # type: ignore[arg-type]
+        if span is not None:
+            return span
+    return current()
+
+
 def current_handler() -> DiscordSpan | None:
-    span = current()
+    span = innermost_span()
     return span.handler() if span is not None else None
 
 
