@@ -1,13 +1,14 @@
 /*
- * The compiled half of discord_otel.instrumentation.gateway: the per-event
- * wrapper of a traced gateway parser.
+ * The compiled half of the per-event path (discord_otel.instrumentation.gateway
+ * and .listeners): the wrappers of traced and untraced gateway parsers, and the
+ * runner of listener runs (see "listener runs" below).
  *
  * Per event, the Python wrapper counts the event, decides the root's sampling
  * on a trace id drawn now and, for a dropped event, makes the stand-in span
  * (SampledOutGatewaySpan) current while discord.py's parser runs; a sampled
  * event gets its GatewaySpan instead, ended when the parse returns. At low
  * sampling rates a dropped event is nearly every event, on the hottest path of
- * the bot; this type does the same without an interpreter frame, writing the
+ * the bot; GatewayParser does the same without an interpreter frame, writing the
  * spans' slots directly. The sampler's rule comes from the Python callable it
  * is given (read again whenever the tracer's span processors change), and
  * tests run both parsers side by side. See gateway._traced_parser.

@@ -17,7 +17,8 @@ sampler the event's trace is decided as it arrives (``recording.root_sampler``):
 a dropped event holds a :class:`SampledOutGatewaySpan` in ``spans.CURRENT``
 instead, and nothing below it is traced. Where the install compiled it, the
 wrapper is ``_gateway_speedups.GatewayParser``, which does the count, the
-decision and either span in C (tests hold it to the Python one, event by event).
+decision and either span in C (tests hold it to the Python one, event by event);
+an untraced event's is ``_gateway_speedups.CountingParser``.
 """
 
 from __future__ import annotations

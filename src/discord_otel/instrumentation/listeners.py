@@ -8,6 +8,12 @@ goes, the same object, to ``on_error``) and times the run.
 
 The listener span is deferred (see spans.py): a listener that does nothing but
 compute costs a timestamp and a histogram bucket increment.
+
+Where the install compiled it, ``_run_event`` is ``_gateway_speedups.ListenerRunner``:
+the same run as a coroutine object written in C, with no interpreter frame --
+cheaper than discord.py's own ``_run_event`` -- which hands the runs that get a
+span (tracing on, the event not sampled out) to :func:`_run_event`. Tests hold
+both to discord.py's ``_run_event``, scenario by scenario.
 """
 
 from __future__ import annotations
