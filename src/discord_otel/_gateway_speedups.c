@@ -719,6 +719,28 @@ set_handled_exception(PyObject *exception)
 #endif
 }
 
+static int
+is_iterable_coroutine(PyObject *object)
+{
+    /* a generator of a @types.coroutine function (CO_ITERABLE_COROUTINE), which
+     * ``await`` takes as it is */
+    PyObject *code, *flags;
+    long value = 0;
+
+    if (!PyGen_CheckExact(object)) {
+        return 0;
+    }
+    code = PyObject_GetAttrString(object, "gi_code");
+    flags = code == NULL ? NULL : PyObject_GetAttrString(code, "co_flags");
+    if (flags != NULL) {
+        value = PyLong_AsLong(flags);
+    }
+    Py_XDECREF(code);
+    Py_XDECREF(flags);
+    PyErr_Clear();
+    return value > 0 && (value & CO_ITERABLE_COROUTINE) != 0;
+}
+
 static PyObject *
 await_iterator(PyObject *awaitable)
 {
@@ -727,7 +749,7 @@ await_iterator(PyObject *awaitable)
     PyObject *iterator;
     unaryfunc getter = NULL;
 
-    if (PyCoro_CheckExact(awaitable)) {
+    if (PyCoro_CheckExact(awaitable) || is_iterable_coroutine(awaitable)) {
         Py_INCREF(awaitable);
         return awaitable;
     }

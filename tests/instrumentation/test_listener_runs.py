@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import discord
@@ -141,6 +142,13 @@ async def sleeps(x: int, *, y: int) -> None:
     await asyncio.sleep(3600)
 
 
+@types.coroutine
+def generator_based(x: int, *, y: int) -> Generator[Any, None, None]:
+    """A ``@types.coroutine`` generator: ``await`` takes it as it is."""
+    yield from asyncio.sleep(0).__await__()
+    raise KeyError(x)
+
+
 SCENARIOS: dict[str, dict[str, Any]] = {
     "succeeds": {"listener": succeeds},
     "fails": {"listener": fails},
@@ -155,6 +163,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "is cancelled while it waits": {"listener": sleeps, "cancel_after": 2},
     "is cancelled before it starts": {"listener": sleeps, "cancel_after": 0},
+    "is a generator-based coroutine": {"listener": generator_based},
 }
 
 
