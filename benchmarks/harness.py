@@ -108,6 +108,12 @@ DIAGNOSTIC_MODES = (
         True,
         {**_ALWAYS_ON, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "aiohttp-client"},
     ),
+    Mode(
+        "metrics_python",
+        "metrics only, pure-Python halves (OTEL_PYTHON_DISCORD_COMPILED=false)",
+        True,
+        {**_METRICS_ONLY, "OTEL_PYTHON_DISCORD_COMPILED": "false"},
+    ),
 )
 _DISABLED = {"OTEL_SDK_DISABLED": "true"}
 DIAGNOSTIC_MODES += (
