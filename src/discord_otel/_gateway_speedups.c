@@ -108,6 +108,13 @@ get_slot(PyObject *object, Py_ssize_t offset)
     return *(PyObject **)((char *)object + offset);
 }
 
+static inline void
+replace_slot(PyObject *object, Py_ssize_t offset, PyObject *value)
+{
+    /* steals ``value``; releases what the slot held */
+    Py_XSETREF(*(PyObject **)((char *)object + offset), value);
+}
+
 static PyObject *
 parser_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
@@ -427,7 +434,7 @@ parse_under(GatewayParser *self, PyObject *const *args, PyObject *span, int samp
             if (end == NULL) {
                 goto epilogue_failed;
             }
-            Py_XSETREF(*(PyObject **)((char *)span + self->span_offsets[SLOT_END_NS]), end);
+            replace_slot(span, self->span_offsets[SLOT_END_NS], end);
         }
         else {
             end = PyObject_CallMethodNoArgs(span, str_finish);
@@ -719,6 +726,31 @@ set_handled_exception(PyObject *exception)
 #endif
 }
 
+/* While on_error runs, the listener's failure is the exception being handled,
+ * as in the ``except`` block of discord.py's _run_event: set before each step
+ * into it, and what was handled before given back after. */
+static PyObject *
+enter_failure(ListenerRun *self)
+{
+    PyObject *saved;
+
+    if (self->failure == NULL) {
+        return NULL;
+    }
+    saved = handled_exception();
+    set_handled_exception(self->failure);
+    return saved;
+}
+
+static void
+leave_failure(ListenerRun *self, PyObject *saved)
+{
+    if (self->failure != NULL) {
+        set_handled_exception(saved);
+        Py_XDECREF(saved);
+    }
+}
+
 static int
 is_iterable_coroutine(PyObject *object)
 {
@@ -775,6 +807,20 @@ await_iterator(PyObject *awaitable)
     return iterator;
 }
 
+static int
+set_float_slot(PyObject *object, Py_ssize_t offset, double value)
+{
+    /* 0, or -1 with the error cleared (a record never fails) */
+    PyObject *number = PyFloat_FromDouble(value);
+
+    if (number == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    replace_slot(object, offset, number);
+    return 0;
+}
+
 static void
 record_duration(ListenerRun *self, double duration)
 {
@@ -782,7 +828,6 @@ record_duration(ListenerRun *self, double duration)
     const Py_ssize_t *offsets = self->runner->series_offsets;
     PyObject *series = self->series, *counts, *count, *number;
     Py_ssize_t low = 0, high = self->runner->bounds_count, middle;
-    double value;
 
     if (series == NULL) {
         return;
@@ -808,29 +853,15 @@ record_duration(ListenerRun *self, double duration)
     PyList_SetItem(counts, low, count);
     number = get_slot(series, offsets[SERIES_TOTAL]);
     if (number != NULL && PyFloat_CheckExact(number)) {
-        value = PyFloat_AS_DOUBLE(number) + duration;
-        number = PyFloat_FromDouble(value);
-        if (number == NULL) {
-            PyErr_Clear();
-            return;
-        }
-        Py_XSETREF(*(PyObject **)((char *)series + offsets[SERIES_TOTAL]), number);
+        (void)set_float_slot(series, offsets[SERIES_TOTAL], PyFloat_AS_DOUBLE(number) + duration);
     }
     number = get_slot(series, offsets[SERIES_LOW]);
     if (number != NULL && PyFloat_CheckExact(number) && duration < PyFloat_AS_DOUBLE(number)) {
-        if ((number = PyFloat_FromDouble(duration)) == NULL) {
-            PyErr_Clear();
-            return;
-        }
-        Py_XSETREF(*(PyObject **)((char *)series + offsets[SERIES_LOW]), number);
+        (void)set_float_slot(series, offsets[SERIES_LOW], duration);
     }
     number = get_slot(series, offsets[SERIES_HIGH]);
     if (number != NULL && PyFloat_CheckExact(number) && duration > PyFloat_AS_DOUBLE(number)) {
-        if ((number = PyFloat_FromDouble(duration)) == NULL) {
-            PyErr_Clear();
-            return;
-        }
-        Py_XSETREF(*(PyObject **)((char *)series + offsets[SERIES_HIGH]), number);
+        (void)set_float_slot(series, offsets[SERIES_HIGH], duration);
     }
 }
 
@@ -888,8 +919,7 @@ run_failed(ListenerRun *self, PyObject **result)
     self->state = RUN_ON_ERROR;
     self->running = 1;
     {
-        PyObject *saved = handled_exception();
-        set_handled_exception(self->failure);
+        PyObject *saved = enter_failure(self);
         awaitable = NULL;
         on_error = PyObject_GetAttr(self->client, str_on_error);
         arguments = on_error == NULL ? NULL : PyTuple_New(PyTuple_GET_SIZE(self->args) + 1);
@@ -906,8 +936,7 @@ run_failed(ListenerRun *self, PyObject **result)
         Py_XDECREF(on_error);
         iterator = awaitable == NULL ? NULL : await_iterator(awaitable);
         Py_XDECREF(awaitable);
-        set_handled_exception(saved);
-        Py_XDECREF(saved);
+        leave_failure(self, saved);
     }
     self->running = 0;
     if (iterator == NULL) {
@@ -953,18 +982,12 @@ static PySendResult
 run_drive(ListenerRun *self, PyObject *value, PyObject **result)
 {
     PySendResult status;
-    PyObject *saved = NULL;
+    PyObject *saved;
 
     self->running = 1;
-    if (self->failure != NULL) { /* on_error runs while the failure is handled */
-        saved = handled_exception();
-        set_handled_exception(self->failure);
-    }
+    saved = enter_failure(self);
     status = PyIter_Send(self->awaiting, value, result);
-    if (self->failure != NULL) {
-        set_handled_exception(saved);
-        Py_XDECREF(saved);
-    }
+    leave_failure(self, saved);
     self->running = 0;
     return run_stepped(self, status, result);
 }
@@ -1064,7 +1087,7 @@ raise_thrown(PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 run_throw(ListenerRun *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *throw, *result, *saved = NULL;
+    PyObject *throw, *result, *saved;
     PySendResult status;
 
     if (nargs < 1 || nargs > 3) {
@@ -1092,15 +1115,9 @@ run_throw(ListenerRun *self, PyObject *const *args, Py_ssize_t nargs)
     }
     else {
         self->running = 1;
-        if (self->failure != NULL) {
-            saved = handled_exception();
-            set_handled_exception(self->failure);
-        }
+        saved = enter_failure(self);
         result = PyObject_Vectorcall(throw, args, nargs, NULL);
-        if (self->failure != NULL) {
-            set_handled_exception(saved);
-            Py_XDECREF(saved);
-        }
+        leave_failure(self, saved);
         self->running = 0;
         Py_DECREF(throw);
         status = PYGEN_NEXT;

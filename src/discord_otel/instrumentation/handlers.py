@@ -72,7 +72,7 @@ _untraced: dict[asyncio.Task[Any], HandlerSpan] = {}
 _MAX_UNTRACED = 10_000
 
 
-def _current_task() -> asyncio.Task[Any] | None:
+def _task_or_none() -> asyncio.Task[Any] | None:
     try:
         return asyncio.current_task()
     except RuntimeError:  # no running event loop in this thread
@@ -121,7 +121,7 @@ class Handler:
             self.tokens = start_child(span, parent)
         else:
             span.parent = parent
-            task = self.task = _current_task()
+            task = self.task = _task_or_none()
             if task is None:  # not in a task: nothing to key it by
                 self.tokens = CURRENT.set(span)
             else:
@@ -158,7 +158,7 @@ def _forget_finished_tasks() -> None:
 def innermost_span() -> DiscordSpan | None:
     """The current Discord span: the task's untraced handler, else ``CURRENT``'s."""
     if _untraced:
-        span = _untraced.get(_current_task())  # type: ignore[arg-type]
+        span = _untraced.get(_task_or_none())  # type: ignore[arg-type]
         if span is not None:
             return span
     return current()

@@ -256,13 +256,17 @@ def _leave(
 
 def _series_for(event_name: str) -> _Series | None:
     """The compiled runner's lookup: the histogram series of ``event_name``'s runs."""
-    listener = _listeners.get(event_name) or _new_listener(event_name)
+    listener = _listener_for(event_name)
     return listener.series if listener is not None else None
 
 
 def _failed(event_name: str, error: Exception, duration: float) -> None:
     """The compiled runner's record of a failed run (outside any span)."""
-    _record_error(_listeners.get(event_name) or _new_listener(event_name), None, error, duration)
+    _record_error(_listener_for(event_name), None, error, duration)
+
+
+def _listener_for(event_name: str) -> _Listener | None:
+    return _listeners.get(event_name) or _new_listener(event_name)
 
 
 def _new_listener(event_name: str) -> _Listener | None:
