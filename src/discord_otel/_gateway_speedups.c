@@ -608,22 +608,15 @@ static PyTypeObject CountingParser_Type = {
     .tp_call = PyVectorcall_Call,
 };
 
-/* ---- listener runs --------------------------------------------------------
+/* ---- timed runs -----------------------------------------------------------
  *
- * ListenerRunner stands in for discord.Client._run_event (a method: it binds
- * like a function). Called as discord.py's _schedule_event calls _run_event, it
- * returns the coroutine the task will run: a ListenerRun, which does what
- * discord.py's _run_event coroutine does -- await the listener, ignore
- * CancelledError, hand any other Exception to self.on_error, itself awaited
- * with that exception as the one being handled (sys.exc_info() in on_error is
- * the listener's) -- and records the run's duration in the listener's histogram
- * series (listeners._Series: counts, total, low, high). A failed run is given to
- * failed(event_name, exception, duration), which records it.
- *
- * While tracing, a run whose parent (current.get() as the listener is
- * scheduled, i.e. the event's span the task's context copies) is not a
- * sampled-out stand-in goes to traced(client, coro, event_name, ...) instead:
- * the Python _run_event with its span. */
+ * A TimedRun is a coroutine object written in C that awaits one thing and times
+ * it, with no interpreter frame: a listener run (ListenerRunner, standing in for
+ * discord.Client._run_event) or a REST call (RestHook, standing in for
+ * HTTPClient.request). It speaks the coroutine protocol (send, throw, close,
+ * am_send); its RunKind says what it awaits, what the awaited thing's end means
+ * and what it lets go when done. Durations go straight into a FastHistogram's
+ * _Series (counts, total, low, high), as FastHistogram.record does. */
 
 static PyObject *str_on_error;
 static PyObject *str_sampled_out;
@@ -634,40 +627,45 @@ static PyObject *cancelled_error; /* asyncio.CancelledError */
 enum { SERIES_COUNTS, SERIES_TOTAL, SERIES_LOW, SERIES_HIGH, SERIES_SLOTS };
 static const char *series_slot_names[SERIES_SLOTS] = {"counts", "total", "low", "high"};
 
+/* A histogram's bucket bounds and its series' slots, for records written here. */
 typedef struct {
-    PyObject_HEAD
-    vectorcallfunc vectorcall;
-    PyObject *series_for; /* series_for(event_name): the listener's series, or None */
-    PyObject *failed;     /* failed(event_name, exception, duration) */
-    PyObject *traced;     /* the traced _run_event, or None when nothing is traced */
-    PyObject *current;    /* spans.CURRENT */
-    PyObject *series;     /* dict: event name -> series */
-    double *bounds;       /* the histogram's bucket bounds, ascending */
+    double *bounds; /* ascending */
     Py_ssize_t bounds_count;
-    Py_ssize_t series_offsets[SERIES_SLOTS];
-} ListenerRunner;
+    Py_ssize_t offsets[SERIES_SLOTS];
+} SeriesLayout;
 
-enum { RUN_NEW, RUN_LISTENER, RUN_ON_ERROR, RUN_DONE };
+static int
+layout_init(SeriesLayout *layout, PyObject *bounds, PyObject *series_type)
+{
+    /* ``bounds``: a tuple of floats; ``series_type``: the _Series class */
+    Py_ssize_t i;
+    PyObject *bound;
 
-typedef struct {
-    PyObject_HEAD
-    ListenerRunner *runner;
-    PyObject *client;
-    PyObject *func;       /* the listener (a coroutine function) */
-    PyObject *event_name;
-    PyObject *args;       /* tuple */
-    PyObject *kwargs;     /* dict, or NULL */
-    PyObject *series;     /* the listener's series, or NULL */
-    PyObject *awaiting;   /* the iterator of what is being awaited */
-    PyObject *failure;    /* the listener's exception while on_error runs */
-    double start;
-    int state;
-    int running;
-} ListenerRun;
-
-static PyTypeObject ListenerRun_Type;
-
-#define MAX_LISTENER_SERIES 10000 /* event names come from code, but stay bounded */
+    for (i = 0; i < SERIES_SLOTS; i++) {
+        if (slot_offset((PyTypeObject *)series_type, series_slot_names[i], &layout->offsets[i])
+            < 0) {
+            return -1;
+        }
+    }
+    layout->bounds_count = PyTuple_GET_SIZE(bounds);
+    layout->bounds = PyMem_Calloc(layout->bounds_count + 1, sizeof(double));
+    if (layout->bounds == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < layout->bounds_count; i++) {
+        bound = PyTuple_GET_ITEM(bounds, i);
+        layout->bounds[i] = PyFloat_AsDouble(bound);
+        if (layout->bounds[i] == -1.0 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (i > 0 && !(layout->bounds[i - 1] < layout->bounds[i])) {
+            PyErr_SetString(PyExc_ValueError, "bounds must be ascending");
+            return -1;
+        }
+    }
+    return 0;
+}
 
 static double
 perf_counter(void)
@@ -681,6 +679,123 @@ perf_counter(void)
 #else
     return _PyTime_AsSecondsDouble(_PyTime_GetPerfCounter());
 #endif
+}
+
+static int
+set_float_slot(PyObject *object, Py_ssize_t offset, double value)
+{
+    /* 0, or -1 with the error cleared (a record never fails) */
+    PyObject *number = PyFloat_FromDouble(value);
+
+    if (number == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    replace_slot(object, offset, number);
+    return 0;
+}
+
+static void
+record_in_series(const SeriesLayout *layout, PyObject *series, double duration)
+{
+    /* FastHistogram.record without an exemplar, inlined; never fails */
+    const Py_ssize_t *offsets = layout->offsets;
+    PyObject *counts, *count, *number;
+    Py_ssize_t low = 0, high = layout->bounds_count, middle;
+
+    if (series == NULL) {
+        return;
+    }
+    while (low < high) { /* bisect_left: the first bound >= duration */
+        middle = (low + high) / 2;
+        if (layout->bounds[middle] < duration) {
+            low = middle + 1;
+        }
+        else {
+            high = middle;
+        }
+    }
+    counts = get_slot(series, offsets[SERIES_COUNTS]);
+    if (counts == NULL || !PyList_CheckExact(counts) || PyList_GET_SIZE(counts) <= low) {
+        return;
+    }
+    count = PyNumber_Add(PyList_GET_ITEM(counts, low), one);
+    if (count == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    PyList_SetItem(counts, low, count);
+    number = get_slot(series, offsets[SERIES_TOTAL]);
+    if (number != NULL && PyFloat_CheckExact(number)) {
+        (void)set_float_slot(series, offsets[SERIES_TOTAL], PyFloat_AS_DOUBLE(number) + duration);
+    }
+    number = get_slot(series, offsets[SERIES_LOW]);
+    if (number != NULL && PyFloat_CheckExact(number) && duration < PyFloat_AS_DOUBLE(number)) {
+        (void)set_float_slot(series, offsets[SERIES_LOW], duration);
+    }
+    number = get_slot(series, offsets[SERIES_HIGH]);
+    if (number != NULL && PyFloat_CheckExact(number) && duration > PyFloat_AS_DOUBLE(number)) {
+        (void)set_float_slot(series, offsets[SERIES_HIGH], duration);
+    }
+}
+
+static PyObject *
+cached_series(PyObject *cache, PyObject *key, PyObject *make, PyObject *const *make_args,
+              size_t make_nargs, Py_ssize_t bound)
+{
+    /* cache[key], else make(*make_args) kept while the cache holds fewer than
+     * ``bound``: a new reference, or NULL without an error when there is none */
+    PyObject *series = PyDict_GetItemWithError(cache, key);
+
+    if (series != NULL) {
+        Py_INCREF(series);
+        return series;
+    }
+    PyErr_Clear();
+    series = PyObject_Vectorcall(make, make_args, make_nargs, NULL);
+    if (series == NULL || series == Py_None) {
+        PyErr_Clear(); /* the maker reports its own errors */
+        Py_XDECREF(series);
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(cache) < bound && PyDict_SetItem(cache, key, series) < 0) {
+        PyErr_Clear();
+    }
+    return series;
+}
+
+enum { RUN_NEW, RUN_AWAITING, RUN_ON_ERROR, RUN_DONE };
+
+typedef struct TimedRun TimedRun;
+
+typedef struct {
+    const char *name; /* the run's __name__ and __qualname__ */
+    /* RUN_NEW -> RUN_AWAITING: what the run awaits (a new iterator), or NULL
+     * with an error (raised as the awaited call's would be) */
+    PyObject *(*begin)(TimedRun *self);
+    /* the awaited iterator's step ``status`` (``*result``) as the run's */
+    PySendResult (*stepped)(TimedRun *self, PySendResult status, PyObject **result);
+    void (*release)(TimedRun *self); /* done: drop what the kind held */
+} RunKind;
+
+struct TimedRun {
+    PyObject_HEAD
+    const RunKind *kind;
+    PyObject *awaiting; /* the iterator of what is being awaited */
+    PyObject *failure;  /* the exception being handled while awaiting, or NULL */
+    double start;
+    int state;
+    int running;
+};
+
+static void
+timed_init(TimedRun *self, const RunKind *kind)
+{
+    self->kind = kind;
+    self->awaiting = self->failure = NULL;
+    self->start = 0.0;
+    self->state = RUN_NEW;
+    self->running = 0;
 }
 
 static PyObject *
@@ -726,11 +841,11 @@ set_handled_exception(PyObject *exception)
 #endif
 }
 
-/* While on_error runs, the listener's failure is the exception being handled,
- * as in the ``except`` block of discord.py's _run_event: set before each step
- * into it, and what was handled before given back after. */
+/* While a run awaits with a failure being handled (a listener's on_error), that
+ * failure is the exception being handled, as in an ``except`` block: set before
+ * each step, and what was handled before given back after. */
 static PyObject *
-enter_failure(ListenerRun *self)
+enter_failure(TimedRun *self)
 {
     PyObject *saved;
 
@@ -743,7 +858,7 @@ enter_failure(ListenerRun *self)
 }
 
 static void
-leave_failure(ListenerRun *self, PyObject *saved)
+leave_failure(TimedRun *self, PyObject *saved)
 {
     if (self->failure != NULL) {
         set_handled_exception(saved);
@@ -807,179 +922,19 @@ await_iterator(PyObject *awaitable)
     return iterator;
 }
 
-static int
-set_float_slot(PyObject *object, Py_ssize_t offset, double value)
-{
-    /* 0, or -1 with the error cleared (a record never fails) */
-    PyObject *number = PyFloat_FromDouble(value);
-
-    if (number == NULL) {
-        PyErr_Clear();
-        return -1;
-    }
-    replace_slot(object, offset, number);
-    return 0;
-}
-
 static void
-record_duration(ListenerRun *self, double duration)
-{
-    /* the inlined FastHistogram.record of listeners._run_event; never fails */
-    const Py_ssize_t *offsets = self->runner->series_offsets;
-    PyObject *series = self->series, *counts, *count, *number;
-    Py_ssize_t low = 0, high = self->runner->bounds_count, middle;
-
-    if (series == NULL) {
-        return;
-    }
-    while (low < high) { /* bisect_left: the first bound >= duration */
-        middle = (low + high) / 2;
-        if (self->runner->bounds[middle] < duration) {
-            low = middle + 1;
-        }
-        else {
-            high = middle;
-        }
-    }
-    counts = get_slot(series, offsets[SERIES_COUNTS]);
-    if (counts == NULL || !PyList_CheckExact(counts) || PyList_GET_SIZE(counts) <= low) {
-        return;
-    }
-    count = PyNumber_Add(PyList_GET_ITEM(counts, low), one);
-    if (count == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    PyList_SetItem(counts, low, count);
-    number = get_slot(series, offsets[SERIES_TOTAL]);
-    if (number != NULL && PyFloat_CheckExact(number)) {
-        (void)set_float_slot(series, offsets[SERIES_TOTAL], PyFloat_AS_DOUBLE(number) + duration);
-    }
-    number = get_slot(series, offsets[SERIES_LOW]);
-    if (number != NULL && PyFloat_CheckExact(number) && duration < PyFloat_AS_DOUBLE(number)) {
-        (void)set_float_slot(series, offsets[SERIES_LOW], duration);
-    }
-    number = get_slot(series, offsets[SERIES_HIGH]);
-    if (number != NULL && PyFloat_CheckExact(number) && duration > PyFloat_AS_DOUBLE(number)) {
-        (void)set_float_slot(series, offsets[SERIES_HIGH], duration);
-    }
-}
-
-static void
-run_release(ListenerRun *self)
+run_done(TimedRun *self)
 {
     /* done: drop what the run held (a task keeps its coroutine until it is
      * collected) */
     self->state = RUN_DONE;
     Py_CLEAR(self->awaiting);
     Py_CLEAR(self->failure);
-    Py_CLEAR(self->client);
-    Py_CLEAR(self->func);
-    Py_CLEAR(self->args);
-    Py_CLEAR(self->kwargs);
-    Py_CLEAR(self->series);
+    self->kind->release(self);
 }
 
 static PySendResult
-run_returned(ListenerRun *self, PyObject **result)
-{
-    run_release(self);
-    Py_INCREF(Py_None);
-    *result = Py_None;
-    return PYGEN_RETURN;
-}
-
-static PySendResult run_drive(ListenerRun *self, PyObject *value, PyObject **result);
-
-/* The listener raised an Exception (set): record the failure, then await
- * self.on_error(event_name, *args, **kwargs) with it as the handled exception. */
-static PySendResult
-run_failed(ListenerRun *self, PyObject **result)
-{
-    PyObject *type, *value, *traceback, *on_error, *arguments, *awaitable, *iterator, *outcome;
-    Py_ssize_t i;
-    double duration = perf_counter() - self->start;
-
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (traceback != NULL) {
-        PyException_SetTraceback(value, traceback);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(traceback);
-    self->failure = value; /* owned */
-    if (self->series != NULL) {
-        outcome = PyObject_CallFunction(self->runner->failed, "OOd", self->event_name, value,
-                                        duration);
-        if (outcome == NULL) {
-            PyErr_Clear(); /* failed() reports its own errors */
-        }
-        Py_XDECREF(outcome);
-    }
-    self->state = RUN_ON_ERROR;
-    self->running = 1;
-    {
-        PyObject *saved = enter_failure(self);
-        awaitable = NULL;
-        on_error = PyObject_GetAttr(self->client, str_on_error);
-        arguments = on_error == NULL ? NULL : PyTuple_New(PyTuple_GET_SIZE(self->args) + 1);
-        if (arguments != NULL) { /* (event_name, *args) */
-            Py_INCREF(self->event_name);
-            PyTuple_SET_ITEM(arguments, 0, self->event_name);
-            for (i = 0; i < PyTuple_GET_SIZE(self->args); i++) {
-                Py_INCREF(PyTuple_GET_ITEM(self->args, i));
-                PyTuple_SET_ITEM(arguments, i + 1, PyTuple_GET_ITEM(self->args, i));
-            }
-            awaitable = PyObject_Call(on_error, arguments, self->kwargs);
-            Py_DECREF(arguments);
-        }
-        Py_XDECREF(on_error);
-        iterator = awaitable == NULL ? NULL : await_iterator(awaitable);
-        Py_XDECREF(awaitable);
-        leave_failure(self, saved);
-    }
-    self->running = 0;
-    if (iterator == NULL) {
-        if (PyErr_ExceptionMatches(cancelled_error)) {
-            PyErr_Clear();
-            return run_returned(self, result);
-        }
-        run_release(self);
-        *result = NULL;
-        return PYGEN_ERROR;
-    }
-    self->awaiting = iterator;
-    return run_drive(self, Py_None, result);
-}
-
-/* What the awaited iterator's step (``status``, ``*result``) means for the run. */
-static PySendResult
-run_stepped(ListenerRun *self, PySendResult status, PyObject **result)
-{
-    if (status == PYGEN_NEXT) {
-        return PYGEN_NEXT;
-    }
-    Py_CLEAR(self->awaiting);
-    if (status == PYGEN_RETURN || PyErr_ExceptionMatches(cancelled_error)) {
-        /* returned (whatever it returned: _run_event returns None), or cancelled
-         * (ignored, as _run_event does): a run, measured if it was the listener's */
-        Py_CLEAR(*result);
-        PyErr_Clear();
-        if (self->state == RUN_LISTENER) {
-            record_duration(self, perf_counter() - self->start);
-        }
-        return run_returned(self, result);
-    }
-    *result = NULL;
-    if (self->state == RUN_LISTENER && PyErr_ExceptionMatches(PyExc_Exception)) {
-        return run_failed(self, result);
-    }
-    run_release(self);
-    return PYGEN_ERROR;
-}
-
-static PySendResult
-run_drive(ListenerRun *self, PyObject *value, PyObject **result)
+run_drive(TimedRun *self, PyObject *value, PyObject **result)
 {
     PySendResult status;
     PyObject *saved;
@@ -989,14 +944,12 @@ run_drive(ListenerRun *self, PyObject *value, PyObject **result)
     status = PyIter_Send(self->awaiting, value, result);
     leave_failure(self, saved);
     self->running = 0;
-    return run_stepped(self, status, result);
+    return self->kind->stepped(self, status, result);
 }
 
 static PySendResult
-run_send(ListenerRun *self, PyObject *value, PyObject **result)
+run_send(TimedRun *self, PyObject *value, PyObject **result)
 {
-    PyObject *awaitable;
-
     if (self->running) {
         PyErr_SetString(PyExc_ValueError, "coroutine already executing");
         *result = NULL;
@@ -1008,47 +961,89 @@ run_send(ListenerRun *self, PyObject *value, PyObject **result)
         return PYGEN_ERROR;
     }
     if (self->state == RUN_NEW) {
-        self->state = RUN_LISTENER;
+        self->state = RUN_AWAITING;
         self->start = perf_counter();
         self->running = 1;
-        awaitable = PyObject_Call(self->func, self->args, self->kwargs);
-        self->awaiting = awaitable == NULL ? NULL : await_iterator(awaitable);
-        Py_XDECREF(awaitable);
+        self->awaiting = self->kind->begin(self);
         self->running = 0;
-        if (self->awaiting == NULL) { /* raised as ``await coro(...)`` would, in the try */
+        if (self->awaiting == NULL) { /* raised as ``await call(...)`` would, in the try */
             *result = NULL;
-            return run_stepped(self, PYGEN_ERROR, result);
+            return self->kind->stepped(self, PYGEN_ERROR, result);
         }
         value = Py_None;
     }
     return run_drive(self, value, result);
 }
 
-static PyObject *
-run_iternext(ListenerRun *self)
+static void
+set_stop_iteration(PyObject *value)
 {
-    PyObject *result;
-    PySendResult status = run_send(self, Py_None, &result);
+    /* StopIteration carrying ``value`` (borrowed), as a returning generator raises it */
+    PyObject *stop;
 
+    if (value == Py_None) {
+        PyErr_SetNone(PyExc_StopIteration);
+        return;
+    }
+    stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+    if (stop != NULL) {
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    }
+}
+
+static PyObject *
+returned(PySendResult status, PyObject *result)
+{
+    /* send()'s and throw()'s answer: a return is a StopIteration carrying the value */
     if (status == PYGEN_RETURN) {
-        Py_DECREF(result); /* None: a bare StopIteration */
+        set_stop_iteration(result);
+        Py_DECREF(result);
         return NULL;
     }
     return result;
 }
 
 static PyObject *
-run_send_method(ListenerRun *self, PyObject *value)
+run_iternext(TimedRun *self)
+{
+    PyObject *result;
+    PySendResult status = run_send(self, Py_None, &result);
+
+    if (status == PYGEN_RETURN && result == Py_None) {
+        Py_DECREF(result); /* a bare StopIteration */
+        return NULL;
+    }
+    return returned(status, result);
+}
+
+static PyObject *
+stop_iteration_value(void)
+{
+    /* the value of the StopIteration being raised (cleared): a new reference */
+    PyObject *type, *value, *traceback, *result;
+
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    result = value == NULL ? NULL : PyObject_GetAttrString(value, "value");
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    if (result == NULL) {
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        result = Py_None;
+    }
+    return result;
+}
+
+static PyObject *
+run_send_method(TimedRun *self, PyObject *value)
 {
     PyObject *result;
     PySendResult status = run_send(self, value, &result);
 
-    if (status == PYGEN_RETURN) {
-        Py_DECREF(result);
-        PyErr_SetNone(PyExc_StopIteration);
-        return NULL;
-    }
-    return result;
+    return returned(status, result);
 }
 
 static int
@@ -1085,7 +1080,7 @@ raise_thrown(PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-run_throw(ListenerRun *self, PyObject *const *args, Py_ssize_t nargs)
+run_throw(TimedRun *self, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *throw, *result, *saved;
     PySendResult status;
@@ -1100,7 +1095,7 @@ run_throw(ListenerRun *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (self->state == RUN_NEW || self->state == RUN_DONE) {
         /* not started (raised before the try, as in an unstarted coroutine) or over */
-        run_release(self);
+        run_done(self);
         raise_thrown(args, nargs);
         return NULL;
     }
@@ -1124,90 +1119,70 @@ run_throw(ListenerRun *self, PyObject *const *args, Py_ssize_t nargs)
         if (result == NULL) {
             status = PYGEN_ERROR;
             if (PyErr_ExceptionMatches(PyExc_StopIteration)) { /* it returned */
-                PyErr_Clear();
-                Py_INCREF(Py_None);
-                result = Py_None;
+                result = stop_iteration_value();
                 status = PYGEN_RETURN;
             }
         }
     }
-    status = run_stepped(self, status, &result);
-    if (status == PYGEN_RETURN) {
-        Py_DECREF(result);
-        PyErr_SetNone(PyExc_StopIteration);
-        return NULL;
-    }
-    return result;
+    status = self->kind->stepped(self, status, &result);
+    return returned(status, result);
 }
 
 static PyObject *
-run_close(ListenerRun *self, PyObject *unused)
+run_close(TimedRun *self, PyObject *unused)
 {
-    PyObject *awaiting = self->awaiting, *outcome;
+    /* As a coroutine's close(): what it awaits is closed, then GeneratorExit is
+     * raised where it waited (its kind sees the interruption). */
+    PyObject *awaiting = self->awaiting, *outcome, *result = NULL;
 
     if (self->running) {
         PyErr_SetString(PyExc_ValueError, "coroutine already executing");
         return NULL;
     }
     self->awaiting = NULL;
-    run_release(self);
     if (awaiting != NULL) {
         outcome = PyObject_CallMethodNoArgs(awaiting, str_close);
         Py_DECREF(awaiting);
         if (outcome == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                run_done(self);
                 return NULL;
             }
             PyErr_Clear(); /* nothing to close */
         }
         Py_XDECREF(outcome);
     }
+    if (self->state == RUN_AWAITING) {
+        PyErr_SetNone(PyExc_GeneratorExit);
+        (void)self->kind->stepped(self, PYGEN_ERROR, &result);
+        Py_XDECREF(result);
+        if (self->state != RUN_DONE) { /* it went on to await something else */
+            run_done(self);
+        }
+        if (PyErr_ExceptionMatches(PyExc_GeneratorExit)) {
+            PyErr_Clear();
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    else {
+        run_done(self);
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *
-run_await(ListenerRun *self)
+run_await(TimedRun *self)
 {
     Py_INCREF(self);
     return (PyObject *)self;
 }
 
 static PyObject *
-run_name(ListenerRun *self, void *closure)
+run_name(TimedRun *self, void *closure)
 {
-    return PyUnicode_FromString("Client._run_event");
-}
-
-static int
-run_traverse(ListenerRun *self, visitproc visit, void *arg)
-{
-    Py_VISIT(self->runner);
-    Py_VISIT(self->client);
-    Py_VISIT(self->func);
-    Py_VISIT(self->event_name);
-    Py_VISIT(self->args);
-    Py_VISIT(self->kwargs);
-    Py_VISIT(self->series);
-    Py_VISIT(self->awaiting);
-    Py_VISIT(self->failure);
-    return 0;
-}
-
-static int
-run_clear(ListenerRun *self)
-{
-    run_release(self);
-    Py_CLEAR(self->runner);
-    Py_CLEAR(self->event_name);
-    return 0;
-}
-
-static void
-run_dealloc(ListenerRun *self)
-{
-    PyObject_GC_UnTrack(self);
-    run_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    return PyUnicode_FromString(self->kind->name);
 }
 
 static PyAsyncMethods run_as_async = {
@@ -1229,46 +1204,234 @@ static PyGetSetDef run_getset[] = {
     {NULL},
 };
 
+static PyObject *
+method_get(PyObject *self, PyObject *instance, PyObject *owner)
+{
+    /* a method, like the function it stands in for */
+    if (instance == NULL || instance == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, instance);
+}
+
+/* ---- listener runs --------------------------------------------------------
+ *
+ * ListenerRunner stands in for discord.Client._run_event (a method: it binds
+ * like a function). Called as discord.py's _schedule_event calls _run_event, it
+ * returns the coroutine the task will run: a ListenerRun, which does what
+ * discord.py's _run_event coroutine does -- await the listener, ignore
+ * CancelledError, hand any other Exception to self.on_error, itself awaited
+ * with that exception as the one being handled (sys.exc_info() in on_error is
+ * the listener's) -- and records the run's duration in the listener's histogram
+ * series. A failed run is given to failed(event_name, exception, duration),
+ * which records it.
+ *
+ * While tracing, a run whose parent (current.get() as the listener is
+ * scheduled, i.e. the event's span the task's context copies) is not a
+ * sampled-out stand-in goes to traced(client, coro, event_name, ...) instead:
+ * the Python _run_event with its span. */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *series_for; /* series_for(event_name): the listener's series, or None */
+    PyObject *failed;     /* failed(event_name, exception, duration) */
+    PyObject *traced;     /* the traced _run_event, or None when nothing is traced */
+    PyObject *current;    /* spans.CURRENT */
+    PyObject *series;     /* dict: event name -> series */
+    SeriesLayout layout;
+} ListenerRunner;
+
+typedef struct {
+    TimedRun run;
+    ListenerRunner *runner;
+    PyObject *client;
+    PyObject *func;       /* the listener (a coroutine function) */
+    PyObject *event_name;
+    PyObject *args;       /* tuple */
+    PyObject *kwargs;     /* dict, or NULL */
+    PyObject *series;     /* the listener's series, or NULL */
+} ListenerRun;
+
+static PyTypeObject ListenerRun_Type;
+
+#define MAX_LISTENER_SERIES 10000 /* event names come from code, but stay bounded */
+
+static PyObject *
+listener_begin(TimedRun *base)
+{
+    ListenerRun *self = (ListenerRun *)base;
+    PyObject *awaitable = PyObject_Call(self->func, self->args, self->kwargs), *iterator;
+
+    iterator = awaitable == NULL ? NULL : await_iterator(awaitable);
+    Py_XDECREF(awaitable);
+    return iterator;
+}
+
+static void
+listener_release(TimedRun *base)
+{
+    ListenerRun *self = (ListenerRun *)base;
+
+    Py_CLEAR(self->client);
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs);
+    Py_CLEAR(self->series);
+}
+
+static PySendResult
+listener_returned(ListenerRun *self, PyObject **result)
+{
+    run_done(&self->run);
+    Py_INCREF(Py_None);
+    *result = Py_None;
+    return PYGEN_RETURN;
+}
+
+/* The listener raised an Exception (set): record the failure, then await
+ * self.on_error(event_name, *args, **kwargs) with it as the handled exception. */
+static PySendResult
+listener_failed(ListenerRun *self, PyObject **result)
+{
+    PyObject *type, *value, *traceback, *on_error, *arguments, *awaitable, *iterator, *outcome;
+    Py_ssize_t i;
+    double duration = perf_counter() - self->run.start;
+
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    self->run.failure = value; /* owned */
+    if (self->series != NULL) {
+        outcome = PyObject_CallFunction(self->runner->failed, "OOd", self->event_name, value,
+                                        duration);
+        if (outcome == NULL) {
+            PyErr_Clear(); /* failed() reports its own errors */
+        }
+        Py_XDECREF(outcome);
+    }
+    self->run.state = RUN_ON_ERROR;
+    self->run.running = 1;
+    {
+        PyObject *saved = enter_failure(&self->run);
+        awaitable = NULL;
+        on_error = PyObject_GetAttr(self->client, str_on_error);
+        arguments = on_error == NULL ? NULL : PyTuple_New(PyTuple_GET_SIZE(self->args) + 1);
+        if (arguments != NULL) { /* (event_name, *args) */
+            Py_INCREF(self->event_name);
+            PyTuple_SET_ITEM(arguments, 0, self->event_name);
+            for (i = 0; i < PyTuple_GET_SIZE(self->args); i++) {
+                Py_INCREF(PyTuple_GET_ITEM(self->args, i));
+                PyTuple_SET_ITEM(arguments, i + 1, PyTuple_GET_ITEM(self->args, i));
+            }
+            awaitable = PyObject_Call(on_error, arguments, self->kwargs);
+            Py_DECREF(arguments);
+        }
+        Py_XDECREF(on_error);
+        iterator = awaitable == NULL ? NULL : await_iterator(awaitable);
+        Py_XDECREF(awaitable);
+        leave_failure(&self->run, saved);
+    }
+    self->run.running = 0;
+    if (iterator == NULL) {
+        if (PyErr_ExceptionMatches(cancelled_error)) {
+            PyErr_Clear();
+            return listener_returned(self, result);
+        }
+        run_done(&self->run);
+        *result = NULL;
+        return PYGEN_ERROR;
+    }
+    self->run.awaiting = iterator;
+    return run_drive(&self->run, Py_None, result);
+}
+
+static PySendResult
+listener_stepped(TimedRun *base, PySendResult status, PyObject **result)
+{
+    ListenerRun *self = (ListenerRun *)base;
+
+    if (status == PYGEN_NEXT) {
+        return PYGEN_NEXT;
+    }
+    Py_CLEAR(base->awaiting);
+    if (status == PYGEN_RETURN || PyErr_ExceptionMatches(cancelled_error)) {
+        /* returned (whatever it returned: _run_event returns None), or cancelled
+         * (ignored, as _run_event does): a run, measured if it was the listener's */
+        Py_CLEAR(*result);
+        PyErr_Clear();
+        if (base->state == RUN_AWAITING) {
+            record_in_series(&self->runner->layout, self->series, perf_counter() - base->start);
+        }
+        return listener_returned(self, result);
+    }
+    *result = NULL;
+    if (base->state == RUN_AWAITING && PyErr_ExceptionMatches(PyExc_Exception)) {
+        return listener_failed(self, result);
+    }
+    run_done(base);
+    return PYGEN_ERROR;
+}
+
+static const RunKind listener_kind = {
+    .name = "Client._run_event",
+    .begin = listener_begin,
+    .stepped = listener_stepped,
+    .release = listener_release,
+};
+
+static int
+listener_run_traverse(ListenerRun *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->runner);
+    Py_VISIT(self->client);
+    Py_VISIT(self->func);
+    Py_VISIT(self->event_name);
+    Py_VISIT(self->args);
+    Py_VISIT(self->kwargs);
+    Py_VISIT(self->series);
+    Py_VISIT(self->run.awaiting);
+    Py_VISIT(self->run.failure);
+    return 0;
+}
+
+static int
+listener_run_clear(ListenerRun *self)
+{
+    run_done(&self->run);
+    Py_CLEAR(self->runner);
+    Py_CLEAR(self->event_name);
+    return 0;
+}
+
+static void
+listener_run_dealloc(ListenerRun *self)
+{
+    PyObject_GC_UnTrack(self);
+    listener_run_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
 static PyTypeObject ListenerRun_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "discord_otel._gateway_speedups.ListenerRun",
     .tp_doc = PyDoc_STR("One listener run: the coroutine a ListenerRunner call returns."),
     .tp_basicsize = sizeof(ListenerRun),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_dealloc = (destructor)run_dealloc,
-    .tp_traverse = (traverseproc)run_traverse,
-    .tp_clear = (inquiry)run_clear,
+    .tp_dealloc = (destructor)listener_run_dealloc,
+    .tp_traverse = (traverseproc)listener_run_traverse,
+    .tp_clear = (inquiry)listener_run_clear,
     .tp_as_async = &run_as_async,
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)run_iternext,
     .tp_methods = run_methods,
     .tp_getset = run_getset,
 };
-
-static PyObject *
-runner_series(ListenerRunner *self, PyObject *event_name)
-{
-    /* the event's series (a new reference), or NULL without an error when there
-     * is none */
-    PyObject *series = PyDict_GetItemWithError(self->series, event_name);
-
-    if (series != NULL) {
-        Py_INCREF(series);
-        return series;
-    }
-    PyErr_Clear();
-    series = PyObject_CallOneArg(self->series_for, event_name);
-    if (series == NULL || series == Py_None) {
-        PyErr_Clear(); /* series_for() reports its own errors */
-        Py_XDECREF(series);
-        return NULL;
-    }
-    if (PyDict_GET_SIZE(self->series) < MAX_LISTENER_SERIES
-        && PyDict_SetItem(self->series, event_name, series) < 0) {
-        PyErr_Clear();
-    }
-    return series;
-}
 
 static PyObject *
 runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -1304,10 +1467,8 @@ runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject
     if (run == NULL) {
         return NULL;
     }
-    run->state = RUN_NEW;
-    run->running = 0;
-    run->start = 0.0;
-    run->awaiting = run->failure = run->kwargs = run->series = NULL;
+    timed_init(&run->run, &listener_kind);
+    run->kwargs = run->series = NULL;
     Py_INCREF(self);
     run->runner = self;
     Py_INCREF(args[0]);
@@ -1335,7 +1496,8 @@ runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject
             }
         }
     }
-    run->series = runner_series(self, args[2]);
+    run->series = cached_series(self->series, args[2], self->series_for, &args[2], 1,
+                                MAX_LISTENER_SERIES);
     PyObject_GC_Track(run);
     return (PyObject *)run;
 failed:
@@ -1350,9 +1512,8 @@ runner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {
         "series_for", "failed", "traced", "current", "bounds", "series_type", NULL,
     };
-    PyObject *series_for, *failed, *traced, *current, *bounds, *series_type, *bound;
+    PyObject *series_for, *failed, *traced, *current, *bounds, *series_type;
     ListenerRunner *self;
-    Py_ssize_t i;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!O!:ListenerRunner", keywords,
                                      &series_for, &failed, &traced, &current, &PyTuple_Type,
@@ -1364,33 +1525,8 @@ runner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->vectorcall = (vectorcallfunc)runner_call;
-    for (i = 0; i < SERIES_SLOTS; i++) {
-        if (slot_offset((PyTypeObject *)series_type, series_slot_names[i],
-                        &self->series_offsets[i]) < 0) {
-            Py_DECREF(self);
-            return NULL;
-        }
-    }
-    self->bounds_count = PyTuple_GET_SIZE(bounds);
-    self->bounds = PyMem_Calloc(self->bounds_count + 1, sizeof(double));
-    if (self->bounds == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    for (i = 0; i < self->bounds_count; i++) {
-        bound = PyTuple_GET_ITEM(bounds, i);
-        self->bounds[i] = PyFloat_AsDouble(bound);
-        if (self->bounds[i] == -1.0 && PyErr_Occurred()) {
-            Py_DECREF(self);
-            return NULL;
-        }
-        if (i > 0 && !(self->bounds[i - 1] < self->bounds[i])) {
-            PyErr_SetString(PyExc_ValueError, "bounds must be ascending");
-            Py_DECREF(self);
-            return NULL;
-        }
-    }
-    if ((self->series = PyDict_New()) == NULL) {
+    if (layout_init(&self->layout, bounds, series_type) < 0
+        || (self->series = PyDict_New()) == NULL) {
         Py_DECREF(self);
         return NULL;
     }
@@ -1403,17 +1539,6 @@ runner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     Py_INCREF(current);
     self->current = current;
     return (PyObject *)self;
-}
-
-static PyObject *
-runner_get(PyObject *self, PyObject *instance, PyObject *owner)
-{
-    /* a method, like the function it stands in for */
-    if (instance == NULL || instance == Py_None) {
-        Py_INCREF(self);
-        return self;
-    }
-    return PyMethod_New(self, instance);
 }
 
 static int
@@ -1443,7 +1568,7 @@ runner_dealloc(ListenerRunner *self)
 {
     PyObject_GC_UnTrack(self);
     runner_clear(self);
-    PyMem_Free(self->bounds);
+    PyMem_Free(self->layout.bounds);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1465,8 +1590,506 @@ static PyTypeObject ListenerRunner_Type = {
     .tp_dealloc = (destructor)runner_dealloc,
     .tp_traverse = (traverseproc)runner_traverse,
     .tp_clear = (inquiry)runner_clear,
-    .tp_descr_get = runner_get,
+    .tp_descr_get = method_get,
     .tp_vectorcall_offset = offsetof(ListenerRunner, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+/* ---- REST calls -----------------------------------------------------------
+ *
+ * RestHook stands in for HTTPClient.request and AsyncWebhookAdapter.request (a
+ * method: it binds like a function) while nothing is traced. Called as
+ * discord.py calls request(route, ...), it calls the original (an ``async
+ * def``: that only makes its coroutine) and returns a RestRun awaiting it,
+ * which does what rest._request_hook's coroutine does untraced:
+ *
+ * - while it runs it is the task's call in ``calls`` (a dict: task -> call),
+ *   where rest's json_or_text hook counts each attempt and keeps its status
+ *   (RestRun has its ``attempts``, ``status``, ``template`` and ``span``);
+ * - it returns what the original returns and raises what it raises;
+ * - a success (a status below 400) goes into the series
+ *   series_for(method, template, status) of discord.rest.request.duration,
+ *   and an interaction callback to acknowledged(route); anything else to
+ *   finished(route, call, error, duration), the Python record.
+ *
+ * While tracing, or with another runtime than the one it was made for, a call
+ * goes to traced(self, *args, **kwargs): the Python hook. */
+
+static PyObject *str_active;
+static PyObject *str_tracing;
+static PyObject *str_path;
+static PyObject *str_method;
+static PyObject *str_route;
+
+#define MAX_REST_SERIES 5000 /* route templates are bounded; statuses almost */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original;     /* the original request (an async def) */
+    PyObject *traced;       /* the Python hook */
+    PyObject *runtime;      /* the runtime module: its ``active`` */
+    PyObject *rt;           /* the Runtime this hook was made for */
+    PyObject *calls;        /* dict: task -> its open call */
+    PyObject *current_task; /* asyncio.current_task */
+    PyObject *series_for;   /* series_for(method, template, status) */
+    PyObject *finished;     /* finished(route, call, error, duration) */
+    PyObject *acknowledged; /* acknowledged(route) */
+    PyObject *session_seen; /* session_seen(session), or None: not the bot's own session */
+    PyObject *callback;     /* the interaction callback's route template */
+    PyObject *session_attribute; /* the attribute holding the session */
+    PyObject *last_session; /* a weak reference to the last session seen, or NULL */
+    PyObject *series;       /* dict: (method, template, status) -> series */
+    PyObject *dict;         /* __dict__: functools.update_wrapper's attributes */
+    SeriesLayout layout;
+} RestHook;
+
+typedef struct {
+    TimedRun run;
+    RestHook *hook;
+    PyObject *coro;     /* the original's coroutine, until the run begins */
+    PyObject *route;
+    PyObject *method;
+    PyObject *template;
+    PyObject *status;   /* the last attempt's HTTP status (json_or_text's), or None */
+    PyObject *span;     /* always NULL (reads None): untraced */
+    PyObject *task;     /* the task the call is open in, while it runs */
+    PyObject *outer;    /* the task's call before this one, or NULL */
+    int attempts;       /* counted by json_or_text */
+} RestRun;
+
+static PyTypeObject RestRun_Type;
+
+static PyObject *
+rest_begin(TimedRun *base)
+{
+    /* open in its task (for json_or_text), then await the original's coroutine */
+    RestRun *self = (RestRun *)base;
+    PyObject *task = PyObject_CallNoArgs(self->hook->current_task), *iterator;
+
+    if (task == NULL || task == Py_None) {
+        PyErr_Clear(); /* not in a task: attempts are not seen */
+        Py_XDECREF(task);
+    }
+    else {
+        self->outer = PyDict_GetItemWithError(self->hook->calls, task);
+        Py_XINCREF(self->outer);
+        if (PyDict_SetItem(self->hook->calls, task, (PyObject *)self) < 0) {
+            Py_CLEAR(self->outer);
+            Py_DECREF(task);
+            task = NULL;
+        }
+        self->task = task;
+        PyErr_Clear();
+    }
+    iterator = await_iterator(self->coro);
+    Py_CLEAR(self->coro);
+    return iterator;
+}
+
+static void
+rest_close_call(RestRun *self)
+{
+    /* the task's call is the outer one again; keeps any error being raised */
+    PyObject *type, *value, *traceback;
+
+    if (self->task == NULL) {
+        return;
+    }
+    PyErr_Fetch(&type, &value, &traceback);
+    if (self->outer == NULL) {
+        if (PyDict_DelItem(self->hook->calls, self->task) < 0) {
+            PyErr_Clear();
+        }
+    }
+    else if (PyDict_SetItem(self->hook->calls, self->task, self->outer) < 0) {
+        PyErr_Clear();
+    }
+    Py_CLEAR(self->task);
+    Py_CLEAR(self->outer);
+    PyErr_Restore(type, value, traceback);
+}
+
+static void
+rest_record(RestRun *self, PySendResult status)
+{
+    /* the call is over (``status``: PYGEN_RETURN, or PYGEN_ERROR with its
+     * exception set, kept as it is); never fails */
+    RestHook *hook = self->hook;
+    double duration = perf_counter() - self->run.start;
+    PyObject *outcome, *key, *series, *type = NULL, *error = NULL, *traceback = NULL;
+    long code = -1;
+
+    rest_close_call(self);
+    if (status == PYGEN_RETURN && PyLong_CheckExact(self->status)) {
+        code = PyLong_AsLong(self->status);
+        if (code == -1) {
+            PyErr_Clear();
+        }
+    }
+    if (code >= 0 && code < 400) { /* a success: its series, found here */
+        PyObject *make_args[3] = {self->method, self->template, self->status};
+        key = PyTuple_Pack(3, self->method, self->template, self->status);
+        if (key == NULL) {
+            PyErr_Clear();
+            return;
+        }
+        series = cached_series(hook->series, key, hook->series_for, make_args, 3,
+                               MAX_REST_SERIES);
+        Py_DECREF(key);
+        record_in_series(&hook->layout, series, duration);
+        Py_XDECREF(series);
+        if (self->template == hook->callback
+            || PyObject_RichCompareBool(self->template, hook->callback, Py_EQ) == 1) {
+            outcome = PyObject_CallOneArg(hook->acknowledged, self->route);
+            Py_XDECREF(outcome);
+        }
+        PyErr_Clear(); /* acknowledged() reports its own errors */
+        return;
+    }
+    if (status == PYGEN_ERROR) {
+        PyErr_Fetch(&type, &error, &traceback);
+        PyErr_NormalizeException(&type, &error, &traceback);
+        if (traceback != NULL && error != NULL) {
+            PyException_SetTraceback(error, traceback);
+        }
+    }
+    outcome = PyObject_CallFunction(hook->finished, "OOOd", self->route, (PyObject *)self,
+                                    error == NULL ? Py_None : error, duration);
+    Py_XDECREF(outcome);
+    PyErr_Clear(); /* finished() reports its own errors */
+    if (status == PYGEN_ERROR) {
+        PyErr_Restore(type, error, traceback);
+    }
+}
+
+static PySendResult
+rest_stepped(TimedRun *base, PySendResult status, PyObject **result)
+{
+    if (status == PYGEN_NEXT) {
+        return PYGEN_NEXT;
+    }
+    Py_CLEAR(base->awaiting);
+    if (base->state == RUN_AWAITING) {
+        rest_record((RestRun *)base, status);
+    }
+    run_done(base);
+    return status;
+}
+
+static void
+rest_release(TimedRun *base)
+{
+    RestRun *self = (RestRun *)base;
+
+    rest_close_call(self);
+    if (self->coro != NULL) { /* never awaited: neither is the original's coroutine */
+        PyObject *type, *value, *traceback, *outcome;
+        PyErr_Fetch(&type, &value, &traceback);
+        outcome = PyObject_CallMethodNoArgs(self->coro, str_close);
+        Py_XDECREF(outcome);
+        PyErr_Clear();
+        PyErr_Restore(type, value, traceback);
+        Py_CLEAR(self->coro);
+    }
+}
+
+static const RunKind rest_kind = {
+    .name = "HTTPClient.request",
+    .begin = rest_begin,
+    .stepped = rest_stepped,
+    .release = rest_release,
+};
+
+static int
+rest_run_traverse(RestRun *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->hook);
+    Py_VISIT(self->coro);
+    Py_VISIT(self->route);
+    Py_VISIT(self->method);
+    Py_VISIT(self->template);
+    Py_VISIT(self->status);
+    Py_VISIT(self->task);
+    Py_VISIT(self->outer);
+    Py_VISIT(self->run.awaiting);
+    Py_VISIT(self->run.failure);
+    return 0;
+}
+
+static int
+rest_run_clear(RestRun *self)
+{
+    run_done(&self->run);
+    Py_CLEAR(self->hook);
+    Py_CLEAR(self->route);
+    Py_CLEAR(self->method);
+    Py_CLEAR(self->template);
+    Py_CLEAR(self->status);
+    return 0;
+}
+
+static void
+rest_run_dealloc(RestRun *self)
+{
+    PyObject_GC_UnTrack(self);
+    if (self->hook != NULL) {
+        rest_run_clear(self);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef rest_run_members[] = {
+    {"template", T_OBJECT, offsetof(RestRun, template), READONLY, "The route's template."},
+    {"status", T_OBJECT, offsetof(RestRun, status), 0, "The last attempt's HTTP status."},
+    {"attempts", T_INT, offsetof(RestRun, attempts), 0, "Attempts answered so far."},
+    {"span", T_OBJECT, offsetof(RestRun, span), READONLY, "None: the call is not traced."},
+    {NULL},
+};
+
+static PyTypeObject RestRun_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.RestRun",
+    .tp_doc = PyDoc_STR("One untraced REST call: the coroutine a RestHook call returns."),
+    .tp_basicsize = sizeof(RestRun),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_dealloc = (destructor)rest_run_dealloc,
+    .tp_traverse = (traverseproc)rest_run_traverse,
+    .tp_clear = (inquiry)rest_run_clear,
+    .tp_as_async = &run_as_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)run_iternext,
+    .tp_methods = run_methods,
+    .tp_members = rest_run_members,
+    .tp_getset = run_getset,
+};
+
+static PyObject *
+string_attribute(PyObject *object, PyObject *name)
+{
+    /* str(object.name): a new reference, or NULL with an error */
+    PyObject *value = PyObject_GetAttr(object, name), *text;
+
+    if (value == NULL || PyUnicode_CheckExact(value)) {
+        return value;
+    }
+    text = PyObject_Str(value);
+    Py_DECREF(value);
+    return text;
+}
+
+static void
+rest_see_session(RestHook *self, PyObject *client)
+{
+    /* the bot's own HTTP session, when it is not the last one seen, goes to
+     * session_seen (which takes it out of aiohttp-client's instrumentation) */
+    PyObject *session = PyObject_GetAttr(client, self->session_attribute), *outcome;
+    PyObject *last = self->last_session == NULL ? NULL : PyWeakref_GET_OBJECT(self->last_session);
+
+    if (session == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (session != Py_None && session != last) {
+        outcome = PyObject_CallOneArg(self->session_seen, session);
+        Py_XDECREF(outcome);
+        Py_XSETREF(self->last_session, PyWeakref_NewRef(session, NULL));
+        PyErr_Clear(); /* session_seen() reports its own errors; a session without weak
+                        * references is seen again next time */
+    }
+    Py_DECREF(session);
+}
+
+static PyObject *
+rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i;
+    PyObject *active, *tracing, *route = NULL, *coro, *template, *method;
+    int traced;
+    RestRun *run;
+
+    active = PyObject_GetAttr(self->runtime, str_active);
+    if (active == NULL) {
+        return NULL;
+    }
+    Py_DECREF(active); /* only compared: the module holds it */
+    if (active != self->rt) {
+        if (active == Py_None) {
+            return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+        }
+        return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+    }
+    tracing = PyObject_GetAttr(self->rt, str_tracing);
+    traced = tracing == NULL ? -1 : PyObject_IsTrue(tracing);
+    Py_XDECREF(tracing);
+    if (traced != 0) {
+        PyErr_Clear();
+        return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+    }
+    if (nargs >= 2) {
+        route = args[1];
+    }
+    else if (kwnames != NULL) {
+        for (i = 0; i < PyTuple_GET_SIZE(kwnames); i++) {
+            if (PyUnicode_Compare(PyTuple_GET_ITEM(kwnames, i), str_route) == 0) {
+                route = args[nargs + i];
+            }
+        }
+        PyErr_Clear();
+    }
+    if (route == NULL || route == Py_None || nargs < 1) {
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    }
+    if (self->session_seen != Py_None) {
+        rest_see_session(self, args[0]);
+    }
+    coro = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    if (coro == NULL) {
+        return NULL;
+    }
+    template = string_attribute(route, str_path);
+    method = template == NULL ? NULL : string_attribute(route, str_method);
+    run = method == NULL ? NULL : PyObject_GC_New(RestRun, &RestRun_Type);
+    if (run == NULL) { /* not measured: the original's coroutine as it is */
+        PyErr_Clear();
+        Py_XDECREF(template);
+        Py_XDECREF(method);
+        return coro;
+    }
+    timed_init(&run->run, &rest_kind);
+    Py_INCREF(self);
+    run->hook = self;
+    run->coro = coro;
+    Py_INCREF(route);
+    run->route = route;
+    run->method = method;
+    run->template = template;
+    Py_INCREF(Py_None);
+    run->status = Py_None;
+    run->span = run->task = run->outer = NULL;
+    run->attempts = 0;
+    PyObject_GC_Track(run);
+    return (PyObject *)run;
+}
+
+static PyObject *
+rest_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {
+        "original", "traced", "runtime", "rt", "calls", "current_task", "series_for",
+        "finished", "acknowledged", "session_seen", "callback", "session_attribute", "bounds",
+        "series_type", NULL,
+    };
+    PyObject *values[12], *bounds, *series_type;
+    RestHook *self;
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "OOOOO!OOOOOUUO!O!:RestHook", keywords, &values[0], &values[1],
+            &values[2], &values[3], &PyDict_Type, &values[4], &values[5], &values[6], &values[7],
+            &values[8], &values[9], &values[10], &values[11], &PyTuple_Type, &bounds,
+            &PyType_Type, &series_type)) {
+        return NULL;
+    }
+    self = (RestHook *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = (vectorcallfunc)rest_hook_call;
+    if (layout_init(&self->layout, bounds, series_type) < 0
+        || (self->series = PyDict_New()) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    {
+        PyObject **fields[12] = {
+            &self->original, &self->traced, &self->runtime, &self->rt,
+            &self->calls, &self->current_task, &self->series_for, &self->finished,
+            &self->acknowledged, &self->session_seen, &self->callback, &self->session_attribute,
+        };
+        Py_ssize_t i;
+        for (i = 0; i < 12; i++) {
+            Py_INCREF(values[i]);
+            *fields[i] = values[i];
+        }
+    }
+    return (PyObject *)self;
+}
+
+static int
+rest_hook_traverse(RestHook *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->original);
+    Py_VISIT(self->traced);
+    Py_VISIT(self->runtime);
+    Py_VISIT(self->rt);
+    Py_VISIT(self->calls);
+    Py_VISIT(self->current_task);
+    Py_VISIT(self->series_for);
+    Py_VISIT(self->finished);
+    Py_VISIT(self->acknowledged);
+    Py_VISIT(self->session_seen);
+    Py_VISIT(self->series);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+rest_hook_clear(RestHook *self)
+{
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->traced);
+    Py_CLEAR(self->runtime);
+    Py_CLEAR(self->rt);
+    Py_CLEAR(self->calls);
+    Py_CLEAR(self->current_task);
+    Py_CLEAR(self->series_for);
+    Py_CLEAR(self->finished);
+    Py_CLEAR(self->acknowledged);
+    Py_CLEAR(self->session_seen);
+    Py_CLEAR(self->callback);
+    Py_CLEAR(self->session_attribute);
+    Py_CLEAR(self->last_session);
+    Py_CLEAR(self->series);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+rest_hook_dealloc(RestHook *self)
+{
+    PyObject_GC_UnTrack(self);
+    rest_hook_clear(self);
+    PyMem_Free(self->layout.bounds);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyGetSetDef rest_hook_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject RestHook_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.RestHook",
+    .tp_doc = PyDoc_STR(
+        "RestHook(original, traced, runtime, rt, calls, current_task, series_for, finished, "
+        "acknowledged, session_seen, callback, session_attribute, bounds, series_type)\n\n"
+        "HTTPClient.request (or the webhook adapter's) while nothing is traced: the "
+        "original's coroutine awaited and timed by a coroutine written in C, open in "
+        "calls[current_task()] while it runs; a success goes into series_for(method, "
+        "template, status), anything else to finished(route, call, error, duration). "
+        "While rt.tracing, or when runtime.active is not rt, the call is traced(...)'s."),
+    .tp_basicsize = sizeof(RestHook),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = rest_hook_new,
+    .tp_dealloc = (destructor)rest_hook_dealloc,
+    .tp_traverse = (traverseproc)rest_hook_traverse,
+    .tp_clear = (inquiry)rest_hook_clear,
+    .tp_descr_get = method_get,
+    .tp_getset = rest_hook_getset,
+    .tp_dictoffset = offsetof(RestHook, dict),
+    .tp_vectorcall_offset = offsetof(RestHook, vectorcall),
     .tp_call = PyVectorcall_Call,
 };
 
@@ -1514,6 +2137,11 @@ PyInit__gateway_speedups(void)
     INTERN(str_sampled_out, "sampled_out");
     INTERN(str_throw, "throw");
     INTERN(str_close, "close");
+    INTERN(str_active, "active");
+    INTERN(str_tracing, "tracing");
+    INTERN(str_path, "path");
+    INTERN(str_method, "method");
+    INTERN(str_route, "route");
     if ((one = PyLong_FromLong(1)) == NULL) {
         return NULL;
     }
@@ -1535,7 +2163,8 @@ PyInit__gateway_speedups(void)
     if (add_type(module, "GatewayParser", &GatewayParser_Type) < 0
         || add_type(module, "CountingParser", &CountingParser_Type) < 0
         || add_type(module, "ListenerRunner", &ListenerRunner_Type) < 0
-        || PyType_Ready(&ListenerRun_Type) < 0) {
+        || add_type(module, "RestHook", &RestHook_Type) < 0
+        || PyType_Ready(&ListenerRun_Type) < 0 || PyType_Ready(&RestRun_Type) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -1,5 +1,6 @@
-"""Types of the compiled half of :mod:`discord_otel.instrumentation.gateway` and
-:mod:`discord_otel.instrumentation.listeners` (_gateway_speedups.c)."""
+"""Types of the compiled half of :mod:`discord_otel.instrumentation.gateway`,
+:mod:`discord_otel.instrumentation.listeners` and
+:mod:`discord_otel.instrumentation.rest` (_gateway_speedups.c)."""
 
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -56,4 +57,36 @@ class ListenerRunner:
     def __call__(
         self, client: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any
     ) -> Any: ...
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+
+class RestHook:
+    """``HTTPClient.request`` (or the webhook adapter's) while nothing is traced
+    (binds like a method): the original's coroutine awaited and timed by a
+    coroutine written in C, open in ``calls[current_task()]`` while it runs
+    (``attempts``, ``status``, ``template``, ``span``, for json_or_text); a
+    success goes into ``series_for(method, template, status)``, an interaction
+    callback (``callback``) to ``acknowledged(route)``, anything else to
+    ``finished(route, call, error, duration)``. While ``rt.tracing``, or when
+    ``runtime.active`` is not ``rt``, the call is ``traced(...)``'s. The client's
+    ``session_attribute``, when not the last session seen, goes to
+    ``session_seen`` (None: not looked at)."""
+
+    def __init__(
+        self,
+        original: Callable[..., Any],
+        traced: Callable[..., Any],
+        runtime: Any,
+        rt: Any,
+        calls: dict[Any, Any],
+        current_task: Callable[[], Any],
+        series_for: Callable[[str, str, int], Any],
+        finished: Callable[[Any, Any, BaseException | None, float], Any],
+        acknowledged: Callable[[Any], Any],
+        session_seen: Callable[[Any], Any] | None,
+        callback: str,
+        session_attribute: str,
+        bounds: tuple[float, ...],
+        series_type: type,
+    ) -> None: ...
+    def __call__(self, client: Any, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: Any, owner: type | None = None) -> Any: ...

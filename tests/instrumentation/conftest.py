@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
 import discord
@@ -122,12 +122,27 @@ def reinstrument(
     )
 
 
+async def finished_task(
+    coroutine: Coroutine[Any, Any, Any], name: str | None = None, cancel_after: int | None = None
+) -> tuple[asyncio.Task[Any], BaseException | None]:
+    """Run ``coroutine`` as a task (cancelled after ``cancel_after`` loop steps, if
+    given) until it is done: the task and its exception (None if it returned or
+    was cancelled)."""
+    task = asyncio.get_running_loop().create_task(coroutine, name=name)
+    if cancel_after is not None:
+        for _ in range(cancel_after):
+            await asyncio.sleep(0)
+        task.cancel()
+    await asyncio.wait([task])
+    return task, None if task.cancelled() else task.exception()
+
+
 @pytest.fixture(params=["compiled", "python"])
 def gateway_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Which half the test's bot gets, the compiled one
     (``discord_otel._gateway_speedups``) or Python's: for its gateway parsers (built
-    per connection) and its listener runs (``_run_event``, chosen as the
-    instrumentation starts)."""
+    per connection), its listener runs (``_run_event``) and its untraced REST calls
+    (``HTTPClient.request``), the last two chosen as the instrumentation starts."""
     from discord_otel.instrumentation import gateway
 
     built = gateway._load_speedups()

@@ -17,9 +17,7 @@ from typing import Any
 import discord
 import pytest
 from opentelemetry.trace import NoOpTracerProvider
-from tests.instrumentation.conftest import Telemetry, reinstrument
-
-from discord_otel.instrumentation import gateway
+from tests.instrumentation.conftest import Telemetry, finished_task, reinstrument
 
 EVENT = "on_thing"
 
@@ -51,23 +49,14 @@ def original(telemetry: Telemetry) -> Callable[..., Any]:
     return vars(discord.Client)["_run_event"]  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=["python", "compiled"])
-def ours(
-    request: pytest.FixtureRequest,
-    telemetry: Telemetry,
-    original: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Any]:
+@pytest.fixture
+def ours(telemetry: Telemetry, original: Callable[..., Any], gateway_parser: str) -> Iterator[Any]:
     """Our ``_run_event`` while only metrics are recorded (no tracer)."""
-    built = gateway._load_speedups()
-    if request.param == "compiled" and built is None:
-        pytest.skip("discord_otel._gateway_speedups is not built here")
-    monkeypatch.setattr(gateway, "speedups", built if request.param == "compiled" else None)
     reinstrument(telemetry, NoOpTracerProvider())
     installed = vars(discord.Client)["_run_event"]
     assert installed is not original
     compiled = type(installed).__module__ == "discord_otel._gateway_speedups"
-    assert compiled == (request.param == "compiled")
+    assert compiled == (gateway_parser == "compiled")
     yield installed
     telemetry.uninstrument()
 
@@ -88,13 +77,7 @@ async def outcome(
     client.on_error_raises = on_error_raises
     coroutine = client._run_event(listener, EVENT, 1, y=2)  # type: ignore[attr-defined]
     assert asyncio.iscoroutine(coroutine)
-    task = asyncio.get_running_loop().create_task(coroutine, name=f"discord.py: {EVENT}")
-    if cancel_after is not None:
-        for _ in range(cancel_after):
-            await asyncio.sleep(0)
-        task.cancel()
-    await asyncio.wait([task])
-    error = None if task.cancelled() else task.exception()
+    task, error = await finished_task(coroutine, f"discord.py: {EVENT}", cancel_after)
     return {
         "cancelled": task.cancelled(),
         "result": None if task.cancelled() or error is not None else task.result(),

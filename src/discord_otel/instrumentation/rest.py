@@ -19,6 +19,12 @@ Sessions the bot creates itself (other APIs, its own webhooks) stay
 instrumented; under our span their spans nest as children, with the tokens in
 their URLs scrubbed by the distro's URL filter (``discord_otel.distro``).
 
+Where the install compiled it, ``request`` is ``_gateway_speedups.RestHook``: a
+call made while nothing is traced is timed by a coroutine written in C, with no
+interpreter frame of ours (it is also the task's open call for
+``json_or_text``); traced calls go to the Python hook. Tests hold both to the
+same outcomes, scenario by scenario.
+
 The interaction callback (``POST /interactions/{id}/{token}/callback``) also
 gives the interaction's initial response time: gateway receipt -> callback
 done, a ``discord.interaction.ack`` event on the handler span and the
@@ -43,7 +49,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
-from discord_otel.instrumentation import recording, runtime
+from discord_otel.instrumentation import gateway, recording, runtime
 from discord_otel.instrumentation.handlers import current_handler
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
@@ -318,22 +324,8 @@ def _finish(
             recording.set_internal(span, semconv.ERROR_TYPE, error_kind)
             span.set_status(Status(StatusCode.ERROR, error_kind))
         span.end()
-    key = (method, call.template, status, error_kind)
-    series = _series_cache.get(key)
-    histogram = rt.instruments.rest_duration
-    if series is None:
-        attributes: dict[str, Any] = {
-            semconv.HTTP_REQUEST_METHOD: method,
-            semconv.URL_TEMPLATE: call.template,
-        }
-        if status is not None:
-            attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
-        if error_kind is not None:
-            attributes[semconv.ERROR_TYPE] = error_kind
-        series = histogram.series(key, attributes)
-        if len(_series_cache) < 5000:
-            _series_cache[key] = series
-    histogram.record(series, duration, span)
+    series = _series(rt, method, call.template, status, error_kind)
+    rt.instruments.rest_duration.record(series, duration, span)
     if error is not None:
         return
     if call.template == INTERACTION_CALLBACK:
@@ -349,6 +341,27 @@ def _finish(
             handler = current_handler()
             if handler is not None:
                 rt.message_spans.put(message_id, handler.get_span_context())
+
+
+def _series(
+    rt: runtime.Runtime, method: str, template: str, status: int | None, error_kind: str | None
+) -> _Series:
+    """The ``discord.rest.request.duration`` series of a call's outcome."""
+    key = (method, template, status, error_kind)
+    series = _series_cache.get(key)
+    if series is None:
+        attributes: dict[str, Any] = {
+            semconv.HTTP_REQUEST_METHOD: method,
+            semconv.URL_TEMPLATE: template,
+        }
+        if status is not None:
+            attributes[semconv.HTTP_RESPONSE_STATUS_CODE] = status
+        if error_kind is not None:
+            attributes[semconv.ERROR_TYPE] = error_kind
+        series = rt.instruments.rest_duration.series(key, attributes)
+        if len(_series_cache) < 5000:
+            _series_cache[key] = series
+    return series
 
 
 def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
@@ -376,12 +389,82 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
         )
 
 
+# --- the compiled hook's callbacks (each reports its own errors) -----------------
+
+
+def _success_series(method: str, template: str, status: int) -> _Series | None:
+    rt = runtime.active
+    if rt is None:
+        return None
+    try:
+        return _series(rt, method, template, status, None)
+    except Exception:
+        report("rest end")
+        return None
+
+
+def _finished(route: Any, call: _Call, error: BaseException | None, duration: float) -> None:
+    rt = runtime.active
+    if rt is not None:
+        try:
+            _finish(rt, route, call, error, None, duration)
+        except Exception:
+            report("rest end")
+
+
+def _route_acknowledged(route: Any) -> None:
+    rt = runtime.active
+    if rt is not None:
+        try:
+            _acknowledged(rt, route)
+        except Exception:
+            report("rest end")
+
+
+def _session_seen(session: Any) -> None:
+    try:
+        _take_session_out_of_aiohttp_instrumentation(session)
+    except Exception:
+        report("rest start")
+
+
+def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Callable[..., Any]:
+    """The compiled hook where built (untraced calls are timed by a coroutine
+    written in C; traced ones go to the Python hook), else the Python hook."""
+    hook = _request_hook(original, own_session)
+    compiled = gateway.speedups
+    rt = runtime.active
+    if compiled is None or rt is None or not rt.settings.compiled:
+        return hook
+    try:
+        fast = compiled.RestHook(
+            original,
+            hook,
+            runtime,
+            rt,
+            _calls,
+            _current_task,
+            _success_series,
+            _finished,
+            _route_acknowledged,
+            _session_seen if own_session else None,
+            INTERACTION_CALLBACK,
+            "_HTTPClient__session",
+            rt.instruments.rest_duration.bounds,
+            _Series,
+        )
+        functools.update_wrapper(fast, original)  # also sets __wrapped__
+    except Exception:
+        report("compiled rest hook")  # the Python one does the same
+        return hook
+    return fast  # type: ignore[no-any-return]
+
+
 def instrument(patcher: Patcher) -> None:
-    patcher.replace(
-        discord.http.HTTPClient, "request", _request_hook(discord.http.HTTPClient.request, True)
-    )
+    http = discord.http.HTTPClient
+    patcher.replace(http, "request", _chosen_request_hook(http.request, True))
     adapter = discord.webhook.async_.AsyncWebhookAdapter
-    patcher.replace(adapter, "request", _request_hook(adapter.request, False))
+    patcher.replace(adapter, "request", _chosen_request_hook(adapter.request, False))
     for module in (discord.http, discord.webhook.async_):
         patcher.replace(module, "json_or_text", _json_or_text_wrapper(module.json_or_text))
 
