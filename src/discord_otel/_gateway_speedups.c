@@ -1615,6 +1615,37 @@ static PyTypeObject ListenerRunner_Type = {
  * While tracing, or with another runtime than the one it was made for, a call
  * goes to traced(self, *args, **kwargs): the Python hook. */
 
+/* The running asyncio task: asyncio's own C current_task where it has one
+ * (3.12+), else its _current_tasks by running loop, which is what Python's
+ * asyncio.current_task reads (without a frame of its own). */
+static PyObject *asyncio_current_task;  /* _asyncio.current_task, or NULL */
+static PyObject *asyncio_current_tasks; /* _asyncio._current_tasks, or NULL */
+static PyObject *asyncio_running_loop;  /* _asyncio.get_running_loop */
+
+static PyObject *
+current_task_or_none(void)
+{
+    /* a new reference: the task, or None (no running loop, or not in a task);
+     * never an error */
+    PyObject *loop, *task;
+
+    if (asyncio_current_task != NULL) {
+        task = PyObject_CallNoArgs(asyncio_current_task);
+    }
+    else {
+        loop = PyObject_CallNoArgs(asyncio_running_loop);
+        task = loop == NULL ? NULL : PyDict_GetItemWithError(asyncio_current_tasks, loop);
+        Py_XINCREF(task);
+        Py_XDECREF(loop);
+    }
+    if (task == NULL) {
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        task = Py_None;
+    }
+    return task;
+}
+
 static PyObject *str_active;
 static PyObject *str_tracing;
 static PyObject *str_path;
@@ -1631,7 +1662,6 @@ typedef struct {
     PyObject *runtime;      /* the runtime module: its ``active`` */
     PyObject *rt;           /* the Runtime this hook was made for */
     PyObject *calls;        /* dict: task -> its open call */
-    PyObject *current_task; /* asyncio.current_task */
     PyObject *series_for;   /* series_for(method, template, status) */
     PyObject *finished;     /* finished(route, call, error, duration) */
     PyObject *acknowledged; /* acknowledged(route) */
@@ -1665,11 +1695,10 @@ rest_begin(TimedRun *base)
 {
     /* open in its task (for json_or_text), then await the original's coroutine */
     RestRun *self = (RestRun *)base;
-    PyObject *task = PyObject_CallNoArgs(self->hook->current_task), *iterator;
+    PyObject *task = current_task_or_none(), *iterator;
 
-    if (task == NULL || task == Py_None) {
-        PyErr_Clear(); /* not in a task: attempts are not seen */
-        Py_XDECREF(task);
+    if (task == Py_None) { /* not in a task: attempts are not seen */
+        Py_DECREF(task);
     }
     else {
         self->outer = PyDict_GetItemWithError(self->hook->calls, task);
@@ -1976,18 +2005,18 @@ static PyObject *
 rest_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {
-        "original", "traced", "runtime", "rt", "calls", "current_task", "series_for",
-        "finished", "acknowledged", "session_seen", "callback", "session_attribute", "bounds",
+        "original", "traced", "runtime", "rt", "calls", "series_for", "finished",
+        "acknowledged", "session_seen", "callback", "session_attribute", "bounds",
         "series_type", NULL,
     };
-    PyObject *values[12], *bounds, *series_type;
+    PyObject *values[11], *bounds, *series_type;
     RestHook *self;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOO!OOOOOUUO!O!:RestHook", keywords, &values[0], &values[1],
+            args, kwargs, "OOOOO!OOOOUUO!O!:RestHook", keywords, &values[0], &values[1],
             &values[2], &values[3], &PyDict_Type, &values[4], &values[5], &values[6], &values[7],
-            &values[8], &values[9], &values[10], &values[11], &PyTuple_Type, &bounds,
-            &PyType_Type, &series_type)) {
+            &values[8], &values[9], &values[10], &PyTuple_Type, &bounds, &PyType_Type,
+            &series_type)) {
         return NULL;
     }
     self = (RestHook *)type->tp_alloc(type, 0);
@@ -2001,13 +2030,13 @@ rest_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     {
-        PyObject **fields[12] = {
+        PyObject **fields[11] = {
             &self->original, &self->traced, &self->runtime, &self->rt,
-            &self->calls, &self->current_task, &self->series_for, &self->finished,
-            &self->acknowledged, &self->session_seen, &self->callback, &self->session_attribute,
+            &self->calls, &self->series_for, &self->finished, &self->acknowledged,
+            &self->session_seen, &self->callback, &self->session_attribute,
         };
         Py_ssize_t i;
-        for (i = 0; i < 12; i++) {
+        for (i = 0; i < 11; i++) {
             Py_INCREF(values[i]);
             *fields[i] = values[i];
         }
@@ -2023,7 +2052,6 @@ rest_hook_traverse(RestHook *self, visitproc visit, void *arg)
     Py_VISIT(self->runtime);
     Py_VISIT(self->rt);
     Py_VISIT(self->calls);
-    Py_VISIT(self->current_task);
     Py_VISIT(self->series_for);
     Py_VISIT(self->finished);
     Py_VISIT(self->acknowledged);
@@ -2041,7 +2069,6 @@ rest_hook_clear(RestHook *self)
     Py_CLEAR(self->runtime);
     Py_CLEAR(self->rt);
     Py_CLEAR(self->calls);
-    Py_CLEAR(self->current_task);
     Py_CLEAR(self->series_for);
     Py_CLEAR(self->finished);
     Py_CLEAR(self->acknowledged);
@@ -2063,7 +2090,7 @@ rest_hook_dealloc(RestHook *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyGetSetDef rest_hook_getset[] = {
+static PyGetSetDef dict_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {NULL},
 };
@@ -2072,8 +2099,8 @@ static PyTypeObject RestHook_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "discord_otel._gateway_speedups.RestHook",
     .tp_doc = PyDoc_STR(
-        "RestHook(original, traced, runtime, rt, calls, current_task, series_for, finished, "
-        "acknowledged, session_seen, callback, session_attribute, bounds, series_type)\n\n"
+        "RestHook(original, traced, runtime, rt, calls, series_for, finished, acknowledged, "
+        "session_seen, callback, session_attribute, bounds, series_type)\n\n"
         "HTTPClient.request (or the webhook adapter's) while nothing is traced: the "
         "original's coroutine awaited and timed by a coroutine written in C, open in "
         "calls[current_task()] while it runs; a success goes into series_for(method, "
@@ -2087,10 +2114,210 @@ static PyTypeObject RestHook_Type = {
     .tp_traverse = (traverseproc)rest_hook_traverse,
     .tp_clear = (inquiry)rest_hook_clear,
     .tp_descr_get = method_get,
-    .tp_getset = rest_hook_getset,
+    .tp_getset = dict_getset,
     .tp_dictoffset = offsetof(RestHook, dict),
     .tp_vectorcall_offset = offsetof(RestHook, vectorcall),
     .tp_call = PyVectorcall_Call,
+};
+
+
+/* ---- REST attempts --------------------------------------------------------
+ *
+ * AttemptObserver stands in for json_or_text(response), which both of
+ * discord.py's request loops await once per attempt. When the task's open call
+ * is a RestRun it counts the attempt, keeps its status and the route's
+ * X-Ratelimit-Remaining header (in ``remaining``, bounded), and returns the
+ * original's coroutine -- or rate_limited(original, call, response) for a 429;
+ * a traced call's attempt is python(response)'s, the Python observer. */
+
+static PyObject *str_status;
+static PyObject *str_headers;
+static PyObject *str_get;
+static PyObject *str_remaining_header;
+
+#define MAX_REMAINING_ROUTES 1000
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original;     /* discord.py's json_or_text */
+    PyObject *python;       /* the Python observer */
+    PyObject *calls;        /* dict: task -> its open call */
+    PyObject *remaining;    /* dict: route template -> the last X-Ratelimit-Remaining */
+    PyObject *rate_limited; /* rate_limited(original, call, response) */
+    PyObject *dict;         /* __dict__: functools.update_wrapper's attributes */
+} AttemptObserver;
+
+static int
+observe_attempt(AttemptObserver *self, RestRun *call, PyObject *response)
+{
+    /* the attempt counted, its status and headroom kept: 1 for a 429, 0 for
+     * another status, -1 with an error */
+    PyObject *status, *headers, *remaining;
+    long code;
+    int kept = 0;
+
+    call->attempts++;
+    status = PyObject_GetAttr(response, str_status);
+    if (status == NULL) {
+        return -1;
+    }
+    Py_SETREF(status, PyNumber_Long(status));
+    if (status == NULL) {
+        return -1;
+    }
+    code = PyLong_AsLong(status);
+    Py_SETREF(call->status, status);
+    if (code == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    headers = PyObject_GetAttr(response, str_headers);
+    remaining = headers == NULL ? NULL
+                                : PyObject_CallMethodOneArg(headers, str_get, str_remaining_header);
+    Py_XDECREF(headers);
+    if (remaining == NULL) {
+        return -1;
+    }
+    if (remaining != Py_None) { /* parsed when the gauge is read, not per response */
+        kept = PyDict_Contains(self->remaining, call->template);
+        if (kept == 1 || (kept == 0 && PyDict_GET_SIZE(self->remaining) < MAX_REMAINING_ROUTES)) {
+            kept = PyDict_SetItem(self->remaining, call->template, remaining);
+        }
+    }
+    Py_DECREF(remaining);
+    if (kept < 0) {
+        return -1;
+    }
+    return code == 429;
+}
+
+static PyObject *
+observer_call(AttemptObserver *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *task, *call;
+    int limited;
+
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL || PyDict_GET_SIZE(self->calls) == 0) {
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    }
+    task = current_task_or_none();
+    call = PyDict_GetItemWithError(self->calls, task); /* borrowed */
+    Py_DECREF(task);
+    if (call == NULL) {
+        PyErr_Clear();
+    }
+    else if (!Py_IS_TYPE(call, &RestRun_Type)) { /* a traced call's */
+        return PyObject_Vectorcall(self->python, args, nargsf, NULL);
+    }
+    else {
+        Py_INCREF(call);
+        limited = observe_attempt(self, (RestRun *)call, args[0]);
+        if (limited == 1) {
+            PyObject *limited_args[3] = {self->original, call, args[0]};
+            PyObject *awaitable = PyObject_Vectorcall(self->rate_limited, limited_args, 3, NULL);
+            Py_DECREF(call);
+            return awaitable;
+        }
+        Py_DECREF(call);
+        PyErr_Clear(); /* an attempt that could not be observed still runs */
+    }
+    return PyObject_Vectorcall(self->original, args, nargsf, NULL);
+}
+
+static PyObject *
+observer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"original", "python", "calls", "remaining", "rate_limited", NULL};
+    PyObject *original, *python, *calls, *remaining, *rate_limited;
+    AttemptObserver *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOO!O!O:AttemptObserver", keywords, &original,
+                                     &python, &PyDict_Type, &calls, &PyDict_Type, &remaining,
+                                     &rate_limited)) {
+        return NULL;
+    }
+    self = (AttemptObserver *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = (vectorcallfunc)observer_call;
+    Py_INCREF(original);
+    self->original = original;
+    Py_INCREF(python);
+    self->python = python;
+    Py_INCREF(calls);
+    self->calls = calls;
+    Py_INCREF(remaining);
+    self->remaining = remaining;
+    Py_INCREF(rate_limited);
+    self->rate_limited = rate_limited;
+    return (PyObject *)self;
+}
+
+static int
+observer_traverse(AttemptObserver *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->original);
+    Py_VISIT(self->python);
+    Py_VISIT(self->calls);
+    Py_VISIT(self->remaining);
+    Py_VISIT(self->rate_limited);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+observer_clear(AttemptObserver *self)
+{
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->python);
+    Py_CLEAR(self->calls);
+    Py_CLEAR(self->remaining);
+    Py_CLEAR(self->rate_limited);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+observer_dealloc(AttemptObserver *self)
+{
+    PyObject_GC_UnTrack(self);
+    observer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject AttemptObserver_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.AttemptObserver",
+    .tp_doc = PyDoc_STR(
+        "AttemptObserver(original, python, calls, remaining, rate_limited)\n\n"
+        "json_or_text(response) observed for the task's open RestRun in calls: the attempt "
+        "counted, its status kept and the route's X-Ratelimit-Remaining header put in "
+        "remaining; returns original(response), or rate_limited(original, call, response) "
+        "for a 429. A traced call's attempt is python(response)'s."),
+    .tp_basicsize = sizeof(AttemptObserver),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = observer_new,
+    .tp_dealloc = (destructor)observer_dealloc,
+    .tp_traverse = (traverseproc)observer_traverse,
+    .tp_clear = (inquiry)observer_clear,
+    .tp_getset = dict_getset,
+    .tp_dictoffset = offsetof(AttemptObserver, dict),
+    .tp_vectorcall_offset = offsetof(AttemptObserver, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+static PyObject *
+current_task_function(PyObject *module, PyObject *unused)
+{
+    return current_task_or_none();
+}
+
+static PyMethodDef module_functions[] = {
+    {"current_task", current_task_function, METH_NOARGS,
+     "current_task(): the running asyncio task, or None (no running loop, or not in a "
+     "task)."},
+    {NULL},
 };
 
 static struct PyModuleDef module_definition = {
@@ -2099,7 +2326,7 @@ static struct PyModuleDef module_definition = {
     "The compiled half of discord_otel.instrumentation.gateway (optional: the Python "
     "code does the same where this is not built).",
     -1,
-    NULL,
+    module_functions,
 };
 
 #define INTERN(variable, text)                                  \
@@ -2142,6 +2369,31 @@ PyInit__gateway_speedups(void)
     INTERN(str_path, "path");
     INTERN(str_method, "method");
     INTERN(str_route, "route");
+    INTERN(str_status, "status");
+    INTERN(str_headers, "headers");
+    INTERN(str_get, "get");
+    INTERN(str_remaining_header, "X-Ratelimit-Remaining");
+    {
+        PyObject *asyncio = PyImport_ImportModule("_asyncio");
+        if (asyncio == NULL) {
+            return NULL;
+        }
+        asyncio_current_task = PyObject_GetAttrString(asyncio, "current_task");
+        if (asyncio_current_task == NULL) {
+            PyErr_Clear();
+            asyncio_current_tasks = PyObject_GetAttrString(asyncio, "_current_tasks");
+            asyncio_running_loop = asyncio_current_tasks == NULL
+                                       ? NULL
+                                       : PyObject_GetAttrString(asyncio, "get_running_loop");
+        }
+        Py_DECREF(asyncio);
+        if (asyncio_current_task == NULL
+            && (asyncio_running_loop == NULL || !PyDict_Check(asyncio_current_tasks))) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ImportError, "asyncio's current task is out of reach");
+            return NULL;
+        }
+    }
     if ((one = PyLong_FromLong(1)) == NULL) {
         return NULL;
     }
@@ -2164,6 +2416,7 @@ PyInit__gateway_speedups(void)
         || add_type(module, "CountingParser", &CountingParser_Type) < 0
         || add_type(module, "ListenerRunner", &ListenerRunner_Type) < 0
         || add_type(module, "RestHook", &RestHook_Type) < 0
+        || add_type(module, "AttemptObserver", &AttemptObserver_Type) < 0
         || PyType_Ready(&ListenerRun_Type) < 0 || PyType_Ready(&RestRun_Type) < 0) {
         Py_DECREF(module);
         return NULL;

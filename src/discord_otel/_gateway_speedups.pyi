@@ -6,6 +6,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+def current_task() -> Any:
+    """The running asyncio task, or None (no running loop, or not in a task)."""
+
 class GatewayParser:
     """A traced gateway parser: counts the event in ``cell[0]``, decides the root's
     sampling with the rule ``rule_for()`` returns, and runs ``func(data)`` under a
@@ -78,7 +81,6 @@ class RestHook:
         runtime: Any,
         rt: Any,
         calls: dict[Any, Any],
-        current_task: Callable[[], Any],
         series_for: Callable[[str, str, int], Any],
         finished: Callable[[Any, Any, BaseException | None, float], Any],
         acknowledged: Callable[[Any], Any],
@@ -90,3 +92,20 @@ class RestHook:
     ) -> None: ...
     def __call__(self, client: Any, *args: Any, **kwargs: Any) -> Any: ...
     def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+
+class AttemptObserver:
+    """``json_or_text(response)`` observed for the task's open :class:`RestHook`
+    call in ``calls``: the attempt counted, its status kept and the route's
+    ``X-Ratelimit-Remaining`` header put in ``remaining`` (bounded); returns
+    ``original(response)``, or ``rate_limited(original, call, response)`` for a
+    429. A traced call's attempt is ``python(response)``'s."""
+
+    def __init__(
+        self,
+        original: Callable[[Any], Any],
+        python: Callable[[Any], Any],
+        calls: dict[Any, Any],
+        remaining: dict[str, Any],
+        rate_limited: Callable[[Any, Any, Any], Any],
+    ) -> None: ...
+    def __call__(self, response: Any) -> Any: ...

@@ -91,6 +91,8 @@ def implementation(telemetry: Telemetry, gateway_parser: str) -> Iterator[str]:
     reinstrument(telemetry, NoOpTracerProvider())
     installed = vars(discord.http.HTTPClient)["request"]
     assert (type(installed).__name__ == "RestHook") == (gateway_parser == "compiled")
+    observer = discord.http.json_or_text
+    assert (type(observer).__name__ == "AttemptObserver") == (gateway_parser == "compiled")
     yield gateway_parser
     telemetry.uninstrument()
 
@@ -104,7 +106,11 @@ def recorded(telemetry: Telemetry) -> dict[str, list[tuple[dict[str, Any], int]]
     """What the metrics say of the REST calls: each series with its count."""
     metrics = telemetry.metrics()
     found: dict[str, list[tuple[dict[str, Any], int]]] = {}
-    for name in ("discord.rest.request.duration", "discord.rest.ratelimits"):
+    for name in (
+        "discord.rest.request.duration",
+        "discord.rest.ratelimits",
+        "discord.rest.ratelimit.remaining",
+    ):
         metric = metrics.get(name)
         points = [] if metric is None else metric.data.data_points
         found[name] = sorted(
@@ -167,16 +173,21 @@ def _series(status: int | None, error: str | None = None, method: str = "POST") 
     return attributes
 
 
-def _expected(*series: tuple[dict[str, Any], int], limits: int = 0) -> dict[str, Any]:
+def _expected(
+    *series: tuple[dict[str, Any], int], limits: int = 0, remaining: int | None = None
+) -> dict[str, Any]:
     ratelimits = [({"url.template": MESSAGES, "discord.ratelimit.scope": "bucket"}, limits)]
     return {
         "discord.rest.request.duration": sorted(series, key=repr),
         "discord.rest.ratelimits": ratelimits if limits else [],
+        "discord.rest.ratelimit.remaining": (
+            [] if remaining is None else [({"url.template": MESSAGES}, remaining)]
+        ),
     }
 
 
 EXPECTED: dict[str, dict[str, Any]] = {
-    "succeeds": _expected((_series(200), 1)),
+    "succeeds": _expected((_series(200), 1), remaining=4),
     # the last attempt's status; the 429 counted by scope
     "is rate limited once": _expected((_series(204), 1), limits=1),
     "is not found": _expected((_series(404, "404"), 1)),

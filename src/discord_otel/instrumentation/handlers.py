@@ -72,11 +72,20 @@ _untraced: dict[asyncio.Task[Any], HandlerSpan] = {}
 _MAX_UNTRACED = 10_000
 
 
-def _task_or_none() -> asyncio.Task[Any] | None:
+def _python_task_or_none() -> asyncio.Task[Any] | None:
     try:
         return asyncio.current_task()
     except RuntimeError:  # no running event loop in this thread
         return None
+
+
+task_or_none: Callable[[], asyncio.Task[Any] | None] = _python_task_or_none
+try:  # the same without a frame of its own (asyncio.current_task is Python before 3.12)
+    from discord_otel import _gateway_speedups
+
+    task_or_none = _gateway_speedups.current_task
+except ImportError:  # not built here
+    pass
 
 
 class Handler:
@@ -121,7 +130,7 @@ class Handler:
             self.tokens = start_child(span, parent)
         else:
             span.parent = parent
-            task = self.task = _task_or_none()
+            task = self.task = task_or_none()
             if task is None:  # not in a task: nothing to key it by
                 self.tokens = CURRENT.set(span)
             else:
@@ -158,7 +167,7 @@ def _forget_finished_tasks() -> None:
 def innermost_span() -> DiscordSpan | None:
     """The current Discord span: the task's untraced handler, else ``CURRENT``'s."""
     if _untraced:
-        span = _untraced.get(_task_or_none())  # type: ignore[arg-type]
+        span = _untraced.get(task_or_none())  # type: ignore[arg-type]
         if span is not None:
             return span
     return current()

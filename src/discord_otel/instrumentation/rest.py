@@ -50,7 +50,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
 from discord_otel.instrumentation import gateway, recording, runtime
-from discord_otel.instrumentation.handlers import current_handler
+from discord_otel.instrumentation.handlers import current_handler, task_or_none
 from discord_otel.instrumentation.metrics import _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.recording import RecordingSpan
@@ -86,7 +86,6 @@ class _Call:
 # a time). A dict by task rather than a ContextVar: a ContextVar's set and reset
 # each build a new context mapping (and the set a token), GC-tracked objects per call.
 _calls: dict[asyncio.Task[Any], _Call] = {}
-_current_task = asyncio.current_task
 _series_cache: dict[tuple[Any, ...], _Series] = {}
 
 
@@ -134,7 +133,7 @@ def _json_or_text_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def json_or_text(response: Any) -> Any:
         try:
-            call = _calls.get(_current_task()) if _calls else None  # type: ignore[arg-type]
+            call = _calls.get(task_or_none()) if _calls else None  # type: ignore[arg-type]
             if call is not None:  # the attempt's answer: counted, its status and headroom kept
                 call.attempts += 1
                 status = call.status = int(response.status)
@@ -224,7 +223,7 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
                 call, token = _begin(rt, route)
             else:
                 call = _Call(str(route.path), None)
-            task = _current_task()
+            task = task_or_none()
             if task is not None:
                 outer = _calls.get(task)  # only if one request hook calls the other
                 _calls[task] = call
@@ -443,7 +442,6 @@ def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Cal
             runtime,
             rt,
             _calls,
-            _current_task,
             _success_series,
             _finished,
             _route_acknowledged,
@@ -460,13 +458,32 @@ def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Cal
     return fast  # type: ignore[no-any-return]
 
 
+def _chosen_attempt_observer(original: Callable[..., Any]) -> Callable[..., Any]:
+    """The compiled ``json_or_text`` where built (it hands a traced call's attempt
+    to the Python one), else the Python one."""
+    observer = _json_or_text_wrapper(original)
+    compiled = gateway.speedups
+    rt = runtime.active
+    if compiled is None or rt is None or not rt.settings.compiled:
+        return observer
+    try:
+        fast = compiled.AttemptObserver(
+            original, observer, _calls, rt.instruments.ratelimit_remaining, _rate_limited
+        )
+        functools.update_wrapper(fast, original)
+    except Exception:
+        report("compiled rest attempt observer")  # the Python one does the same
+        return observer
+    return fast  # type: ignore[no-any-return]
+
+
 def instrument(patcher: Patcher) -> None:
     http = discord.http.HTTPClient
     patcher.replace(http, "request", _chosen_request_hook(http.request, True))
     adapter = discord.webhook.async_.AsyncWebhookAdapter
     patcher.replace(adapter, "request", _chosen_request_hook(adapter.request, False))
     for module in (discord.http, discord.webhook.async_):
-        patcher.replace(module, "json_or_text", _json_or_text_wrapper(module.json_or_text))
+        patcher.replace(module, "json_or_text", _chosen_attempt_observer(module.json_or_text))
 
 
 def uninstrument() -> None:
