@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, copy_context
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 from discord.gateway import DiscordWebSocket
@@ -69,6 +69,24 @@ def _load_speedups() -> Any:
 speedups: Any = _load_speedups()
 """The compiled half, used unless the ``OTEL_PYTHON_DISCORD_COMPILED`` setting is
 false (tests set this to None for the Python one)."""
+
+_Built = TypeVar("_Built")
+
+
+def compiled(
+    rt: runtime.Runtime | None, site: str, build: Callable[[Any], _Built]
+) -> _Built | None:
+    """``build(speedups)`` where the compiled half is built and wanted, else None --
+    also when building failed (reported as ``site``): the caller's Python code
+    then does the same."""
+    if speedups is None or rt is None or not rt.settings.compiled:
+        return None
+    try:
+        return build(speedups)
+    except Exception:
+        report(site)
+        return None
+
 
 _INTERACTION_TYPES = {t.value: t.name for t in discord.InteractionType}
 
@@ -197,11 +215,11 @@ def build_parsers(
 
 def _counting_parser(rt: runtime.Runtime, func: Parser, cell: list[int]) -> Parser:
     """A parser counting the event in ``cell[0]`` (the compiled one where built)."""
-    if speedups is not None and rt.settings.compiled:
-        try:
-            return speedups.CountingParser(func, cell)  # type: ignore[no-any-return]
-        except Exception:
-            report("compiled counting parser")  # the Python one below does the same
+    fast: Parser | None = compiled(
+        rt, "compiled counting parser", lambda built: built.CountingParser(func, cell)
+    )
+    if fast is not None:
+        return fast
 
     def parse(data: Any) -> None:
         cell[0] += 1
@@ -242,24 +260,26 @@ def _traced_parser(
     # The rule holds while the tracer's span processors do (root_sampler's own
     # cache key, kept here: asked per event, answered without a frame).
     span_processor = getattr(tracer, "span_processor", None)
-    if speedups is not None and rt.settings.compiled:
-        try:
-            return speedups.GatewayParser(  # type: ignore[no-any-return]
-                func,
-                cell,
-                functools.partial(recording.root_sampler, tracer),
-                span_processor,
-                current,
-                GatewaySpan,
-                SampledOutGatewaySpan,
-                time_ns,
-                tracer,
-                name,
-                attributes,
-                keep_data,
-            )
-        except Exception:
-            report("compiled gateway parser")  # the Python one below does the same
+    fast = compiled(
+        rt,
+        "compiled gateway parser",
+        lambda built: built.GatewayParser(
+            func,
+            cell,
+            functools.partial(recording.root_sampler, tracer),
+            span_processor,
+            current,
+            GatewaySpan,
+            SampledOutGatewaySpan,
+            time_ns,
+            tracer,
+            name,
+            attributes,
+            keep_data,
+        ),
+    )
+    if fast is not None:
+        return fast  # type: ignore[no-any-return]
 
     root_sampler = recording.root_sampler
     root_bound_bits = recording.ROOT_BOUND_BITS

@@ -115,20 +115,20 @@ def _chosen_run_event() -> Callable[..., Any]:
     :func:`_run_event`), else the Python ``_run_event`` for the mode."""
     global _runner
     rt = runtime.active
-    compiled = gateway.speedups
-    if compiled is not None and rt is not None and rt.settings.compiled:
-        try:
-            _runner = compiled.ListenerRunner(
-                _series_for,
-                _failed,
-                _run_event if _tracing else None,
-                CURRENT,
-                rt.instruments.listener_duration.bounds,
-                _Series,
-            )
-            return _runner  # type: ignore[no-any-return]
-        except Exception:
-            report("compiled listener runner")  # the Python one does the same
+    _runner = gateway.compiled(
+        rt,
+        "compiled listener runner",
+        lambda built: built.ListenerRunner(
+            _series_for,
+            _failed,
+            _run_event if _tracing else None,
+            CURRENT,
+            rt.instruments.listener_duration.bounds,  # type: ignore[union-attr]
+            _Series,
+        ),
+    )
+    if _runner is not None:
+        return _runner  # type: ignore[no-any-return]
     return _run_event if _tracing else _run_event_untraced
 
 

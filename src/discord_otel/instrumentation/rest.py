@@ -431,12 +431,11 @@ def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Cal
     """The compiled hook where built (untraced calls are timed by a coroutine
     written in C; traced ones go to the Python hook), else the Python hook."""
     hook = _request_hook(original, own_session)
-    compiled = gateway.speedups
     rt = runtime.active
-    if compiled is None or rt is None or not rt.settings.compiled:
-        return hook
-    try:
-        fast = compiled.RestHook(
+    fast = gateway.compiled(
+        rt,
+        "compiled rest hook",
+        lambda built: built.RestHook(
             original,
             hook,
             runtime,
@@ -448,33 +447,30 @@ def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Cal
             _session_seen if own_session else None,
             INTERACTION_CALLBACK,
             "_HTTPClient__session",
-            rt.instruments.rest_duration.bounds,
+            rt.instruments.rest_duration.bounds,  # type: ignore[union-attr]
             _Series,
-        )
-        functools.update_wrapper(fast, original)  # also sets __wrapped__
-    except Exception:
-        report("compiled rest hook")  # the Python one does the same
-        return hook
-    return fast  # type: ignore[no-any-return]
+        ),
+    )
+    return hook if fast is None else functools.update_wrapper(fast, original)
 
 
 def _chosen_attempt_observer(original: Callable[..., Any]) -> Callable[..., Any]:
     """The compiled ``json_or_text`` where built (it hands a traced call's attempt
     to the Python one), else the Python one."""
     observer = _json_or_text_wrapper(original)
-    compiled = gateway.speedups
     rt = runtime.active
-    if compiled is None or rt is None or not rt.settings.compiled:
-        return observer
-    try:
-        fast = compiled.AttemptObserver(
-            original, observer, _calls, rt.instruments.ratelimit_remaining, _rate_limited
-        )
-        functools.update_wrapper(fast, original)
-    except Exception:
-        report("compiled rest attempt observer")  # the Python one does the same
-        return observer
-    return fast  # type: ignore[no-any-return]
+    fast = gateway.compiled(
+        rt,
+        "compiled rest attempt observer",
+        lambda built: built.AttemptObserver(
+            original,
+            observer,
+            _calls,
+            rt.instruments.ratelimit_remaining,  # type: ignore[union-attr]
+            _rate_limited,
+        ),
+    )
+    return observer if fast is None else functools.update_wrapper(fast, original)
 
 
 def instrument(patcher: Patcher) -> None:
