@@ -1204,6 +1204,33 @@ static PyGetSetDef run_getset[] = {
     {NULL},
 };
 
+static void
+timed_run_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_TYPE(self)->tp_clear(self);
+    Py_TYPE(self)->tp_free(self);
+}
+
+/* The type of a kind of TimedRun: its struct, doc, traverse, clear and members. */
+#define TIMED_RUN_TYPE(struct_name, type_name, doc, traverse, clear, members) \
+    {                                                                        \
+        PyVarObject_HEAD_INIT(NULL, 0)                                       \
+        .tp_name = "discord_otel._gateway_speedups." type_name,              \
+        .tp_doc = PyDoc_STR(doc),                                            \
+        .tp_basicsize = sizeof(struct_name),                                 \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,                 \
+        .tp_dealloc = timed_run_dealloc,                                     \
+        .tp_traverse = (traverseproc)traverse,                               \
+        .tp_clear = (inquiry)clear,                                          \
+        .tp_as_async = &run_as_async,                                        \
+        .tp_iter = PyObject_SelfIter,                                        \
+        .tp_iternext = (iternextfunc)run_iternext,                           \
+        .tp_methods = run_methods,                                           \
+        .tp_members = members,                                               \
+        .tp_getset = run_getset,                                             \
+    }
+
 static PyObject *
 method_get(PyObject *self, PyObject *instance, PyObject *owner)
 {
@@ -1409,29 +1436,9 @@ listener_run_clear(ListenerRun *self)
     return 0;
 }
 
-static void
-listener_run_dealloc(ListenerRun *self)
-{
-    PyObject_GC_UnTrack(self);
-    listener_run_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyTypeObject ListenerRun_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "discord_otel._gateway_speedups.ListenerRun",
-    .tp_doc = PyDoc_STR("One listener run: the coroutine a ListenerRunner call returns."),
-    .tp_basicsize = sizeof(ListenerRun),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_dealloc = (destructor)listener_run_dealloc,
-    .tp_traverse = (traverseproc)listener_run_traverse,
-    .tp_clear = (inquiry)listener_run_clear,
-    .tp_as_async = &run_as_async,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)run_iternext,
-    .tp_methods = run_methods,
-    .tp_getset = run_getset,
-};
+static PyTypeObject ListenerRun_Type = TIMED_RUN_TYPE(
+    ListenerRun, "ListenerRun", "One listener run: the coroutine a ListenerRunner call returns.",
+    listener_run_traverse, listener_run_clear, NULL);
 
 static PyObject *
 runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -1648,6 +1655,104 @@ current_task_or_none(void)
 
 static PyObject *str_active;
 static PyObject *str_tracing;
+
+/* What a run puts in a dict by task while it runs (rest's open calls, handlers'
+ * untraced spans): the task, and what the dict held for it before. */
+typedef struct {
+    PyObject *task;  /* NULL: nothing put (not in a task) */
+    PyObject *outer; /* NULL: nothing held before */
+} TaskEntry;
+
+static void
+task_entry_open(TaskEntry *entry, PyObject *dict, PyObject *value)
+{
+    /* dict[current task] = value; never fails */
+    PyObject *task = current_task_or_none();
+
+    if (task == Py_None) {
+        Py_DECREF(task);
+        return;
+    }
+    entry->outer = PyDict_GetItemWithError(dict, task);
+    Py_XINCREF(entry->outer);
+    if (PyDict_SetItem(dict, task, value) < 0) {
+        Py_CLEAR(entry->outer);
+        Py_DECREF(task);
+        PyErr_Clear();
+        return;
+    }
+    PyErr_Clear();
+    entry->task = task;
+}
+
+static void
+task_entry_close(TaskEntry *entry, PyObject *dict)
+{
+    /* the task's entry is the outer one again; keeps any error being raised */
+    PyObject *type, *value, *traceback;
+
+    if (entry->task == NULL) {
+        return;
+    }
+    PyErr_Fetch(&type, &value, &traceback);
+    if (entry->outer == NULL) {
+        if (PyDict_DelItem(dict, entry->task) < 0) {
+            PyErr_Clear();
+        }
+    }
+    else if (PyDict_SetItem(dict, entry->task, entry->outer) < 0) {
+        PyErr_Clear();
+    }
+    Py_CLEAR(entry->task);
+    Py_CLEAR(entry->outer);
+    PyErr_Restore(type, value, traceback);
+}
+
+static void
+close_unstarted(PyObject **coro)
+{
+    /* a coroutine never awaited, closed (no "never awaited" warning) and
+     * dropped; keeps any error being raised */
+    PyObject *type, *value, *traceback, *outcome;
+
+    if (*coro == NULL) {
+        return;
+    }
+    PyErr_Fetch(&type, &value, &traceback);
+    outcome = PyObject_CallMethodNoArgs(*coro, str_close);
+    Py_XDECREF(outcome);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    Py_CLEAR(*coro);
+}
+
+static int
+delegated(PyObject *runtime, PyObject *rt, PyObject **active)
+{
+    /* Whether a hook made for ``rt`` hands this call on: 1 (``*active`` is None:
+     * no instrumentation, call the original), 2 (another runtime, or tracing:
+     * the Python hook), 0 (untraced: the hook's own), -1 with an error. */
+    PyObject *tracing;
+    int traced;
+
+    *active = PyObject_GetAttr(runtime, str_active);
+    if (*active == NULL) {
+        return -1;
+    }
+    Py_DECREF(*active); /* only compared: the module holds it */
+    if (*active != rt) {
+        return *active == Py_None ? 1 : 2;
+    }
+    tracing = PyObject_GetAttr(rt, str_tracing);
+    traced = tracing == NULL ? -1 : PyObject_IsTrue(tracing);
+    Py_XDECREF(tracing);
+    if (traced != 0) {
+        PyErr_Clear();
+        return 2;
+    }
+    return 0;
+}
+
 static PyObject *str_path;
 static PyObject *str_method;
 static PyObject *str_route;
@@ -1683,8 +1788,7 @@ typedef struct {
     PyObject *template;
     PyObject *status;   /* the last attempt's HTTP status (json_or_text's), or None */
     PyObject *span;     /* always NULL (reads None): untraced */
-    PyObject *task;     /* the task the call is open in, while it runs */
-    PyObject *outer;    /* the task's call before this one, or NULL */
+    TaskEntry open;     /* the call in ``calls`` while it runs */
     int attempts;       /* counted by json_or_text */
 } RestRun;
 
@@ -1695,48 +1799,12 @@ rest_begin(TimedRun *base)
 {
     /* open in its task (for json_or_text), then await the original's coroutine */
     RestRun *self = (RestRun *)base;
-    PyObject *task = current_task_or_none(), *iterator;
+    PyObject *iterator;
 
-    if (task == Py_None) { /* not in a task: attempts are not seen */
-        Py_DECREF(task);
-    }
-    else {
-        self->outer = PyDict_GetItemWithError(self->hook->calls, task);
-        Py_XINCREF(self->outer);
-        if (PyDict_SetItem(self->hook->calls, task, (PyObject *)self) < 0) {
-            Py_CLEAR(self->outer);
-            Py_DECREF(task);
-            task = NULL;
-        }
-        self->task = task;
-        PyErr_Clear();
-    }
+    task_entry_open(&self->open, self->hook->calls, (PyObject *)self);
     iterator = await_iterator(self->coro);
     Py_CLEAR(self->coro);
     return iterator;
-}
-
-static void
-rest_close_call(RestRun *self)
-{
-    /* the task's call is the outer one again; keeps any error being raised */
-    PyObject *type, *value, *traceback;
-
-    if (self->task == NULL) {
-        return;
-    }
-    PyErr_Fetch(&type, &value, &traceback);
-    if (self->outer == NULL) {
-        if (PyDict_DelItem(self->hook->calls, self->task) < 0) {
-            PyErr_Clear();
-        }
-    }
-    else if (PyDict_SetItem(self->hook->calls, self->task, self->outer) < 0) {
-        PyErr_Clear();
-    }
-    Py_CLEAR(self->task);
-    Py_CLEAR(self->outer);
-    PyErr_Restore(type, value, traceback);
 }
 
 static void
@@ -1749,7 +1817,7 @@ rest_record(RestRun *self, PySendResult status)
     PyObject *outcome, *key, *series, *type = NULL, *error = NULL, *traceback = NULL;
     long code = -1;
 
-    rest_close_call(self);
+    task_entry_close(&self->open, hook->calls);
     if (status == PYGEN_RETURN && PyLong_CheckExact(self->status)) {
         code = PyLong_AsLong(self->status);
         if (code == -1) {
@@ -1811,16 +1879,8 @@ rest_release(TimedRun *base)
 {
     RestRun *self = (RestRun *)base;
 
-    rest_close_call(self);
-    if (self->coro != NULL) { /* never awaited: neither is the original's coroutine */
-        PyObject *type, *value, *traceback, *outcome;
-        PyErr_Fetch(&type, &value, &traceback);
-        outcome = PyObject_CallMethodNoArgs(self->coro, str_close);
-        Py_XDECREF(outcome);
-        PyErr_Clear();
-        PyErr_Restore(type, value, traceback);
-        Py_CLEAR(self->coro);
-    }
+    task_entry_close(&self->open, self->hook->calls);
+    close_unstarted(&self->coro);
 }
 
 static const RunKind rest_kind = {
@@ -1839,8 +1899,8 @@ rest_run_traverse(RestRun *self, visitproc visit, void *arg)
     Py_VISIT(self->method);
     Py_VISIT(self->template);
     Py_VISIT(self->status);
-    Py_VISIT(self->task);
-    Py_VISIT(self->outer);
+    Py_VISIT(self->open.task);
+    Py_VISIT(self->open.outer);
     Py_VISIT(self->run.awaiting);
     Py_VISIT(self->run.failure);
     return 0;
@@ -1849,23 +1909,15 @@ rest_run_traverse(RestRun *self, visitproc visit, void *arg)
 static int
 rest_run_clear(RestRun *self)
 {
-    run_done(&self->run);
+    if (self->hook != NULL) { /* once: its release needs the hook */
+        run_done(&self->run);
+    }
     Py_CLEAR(self->hook);
     Py_CLEAR(self->route);
     Py_CLEAR(self->method);
     Py_CLEAR(self->template);
     Py_CLEAR(self->status);
     return 0;
-}
-
-static void
-rest_run_dealloc(RestRun *self)
-{
-    PyObject_GC_UnTrack(self);
-    if (self->hook != NULL) {
-        rest_run_clear(self);
-    }
-    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyMemberDef rest_run_members[] = {
@@ -1876,22 +1928,9 @@ static PyMemberDef rest_run_members[] = {
     {NULL},
 };
 
-static PyTypeObject RestRun_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "discord_otel._gateway_speedups.RestRun",
-    .tp_doc = PyDoc_STR("One untraced REST call: the coroutine a RestHook call returns."),
-    .tp_basicsize = sizeof(RestRun),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_dealloc = (destructor)rest_run_dealloc,
-    .tp_traverse = (traverseproc)rest_run_traverse,
-    .tp_clear = (inquiry)rest_run_clear,
-    .tp_as_async = &run_as_async,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)run_iternext,
-    .tp_methods = run_methods,
-    .tp_members = rest_run_members,
-    .tp_getset = run_getset,
-};
+static PyTypeObject RestRun_Type = TIMED_RUN_TYPE(
+    RestRun, "RestRun", "One untraced REST call: the coroutine a RestHook call returns.",
+    rest_run_traverse, rest_run_clear, rest_run_members);
 
 static PyObject *
 string_attribute(PyObject *object, PyObject *name)
@@ -1933,26 +1972,15 @@ static PyObject *
 rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i;
-    PyObject *active, *tracing, *route = NULL, *coro, *template, *method;
-    int traced;
+    PyObject *active, *route = NULL, *coro, *template, *method;
     RestRun *run;
 
-    active = PyObject_GetAttr(self->runtime, str_active);
-    if (active == NULL) {
+    switch (delegated(self->runtime, self->rt, &active)) {
+    case -1:
         return NULL;
-    }
-    Py_DECREF(active); /* only compared: the module holds it */
-    if (active != self->rt) {
-        if (active == Py_None) {
-            return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
-        }
-        return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
-    }
-    tracing = PyObject_GetAttr(self->rt, str_tracing);
-    traced = tracing == NULL ? -1 : PyObject_IsTrue(tracing);
-    Py_XDECREF(tracing);
-    if (traced != 0) {
-        PyErr_Clear();
+    case 1:
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    case 2:
         return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
     }
     if (nargs >= 2) {
@@ -1995,7 +2023,7 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
     run->template = template;
     Py_INCREF(Py_None);
     run->status = Py_None;
-    run->span = run->task = run->outer = NULL;
+    run->span = run->open.task = run->open.outer = NULL;
     run->attempts = 0;
     PyObject_GC_Track(run);
     return (PyObject *)run;
@@ -2120,6 +2148,616 @@ static PyTypeObject RestHook_Type = {
     .tp_call = PyVectorcall_Call,
 };
 
+
+/* ---- command runs ---------------------------------------------------------
+ *
+ * CommandHook stands in for BotBase.invoke(ctx) (``interaction`` false) or
+ * CommandTree._call(interaction) (true) while nothing is traced (a method: it
+ * binds like a function). Called as discord.py calls it, it calls the original
+ * (an ``async def``: that only makes its coroutine) and returns a CommandRun
+ * awaiting it, which does what commands._invoke_command / app_commands._call do
+ * untraced:
+ *
+ * - as it begins, the handler's span (a HandlerSpan with tracer, name,
+ *   attributes, start_ns and None for real, end_ns, parent and error) is the
+ *   task's in ``untraced`` (where discord.py's error dispatchers record the
+ *   failure), and command.active counts it by kind;
+ * - the command is described by described[command] or describe(command):
+ *   (name, kind, attributes). A prefix invocation's command is ctx.command, as it
+ *   begins and again as it ends (a group settles on its subcommand) -- its kind
+ *   stays the first one; an interaction's is described as it ends
+ *   (interaction._cs_command), and begins as kinds[data["type"]] (else
+ *   default_kind) describes it;
+ * - it returns what the original returns and raises what it raises;
+ * - a success goes into series_for(name, kind)'s series of
+ *   discord.command.duration; a failure (an Exception raised, the span's error
+ *   set, or the subject's command_failed) to failed(span, name, kind, error,
+ *   duration), the Python record.
+ *
+ * A prefix invocation without a command, an autocomplete interaction, and any
+ * call while tracing or with another runtime go to traced(self, subject): the
+ * Python hook. */
+
+static PyObject *str_command;
+static PyObject *str_cs_command;
+static PyObject *str_command_failed;
+static PyObject *str_type;
+
+#define MAX_DESCRIBED 10000 /* commands come from code: bounded anyway */
+
+enum {
+    HSLOT_TRACER, HSLOT_NAME, HSLOT_ATTRIBUTES, HSLOT_START_NS, HSLOT_REAL, HSLOT_END_NS,
+    HSLOT_PARENT, HSLOT_ERROR, HSLOTS
+};
+static const char *handler_slot_names[HSLOTS] = {
+    "tracer", "name", "attributes", "start_ns", "real", "end_ns", "parent", "error",
+};
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original;
+    PyObject *traced;       /* the Python hook */
+    PyObject *runtime;      /* the runtime module: its ``active`` */
+    PyObject *rt;           /* the Runtime this hook was made for */
+    PyObject *described;    /* dict: command -> (name, kind, attributes) */
+    PyObject *describe;     /* describe(command) -> (name, kind, attributes) */
+    PyObject *kinds;        /* interactions: dict data type -> description as it begins */
+    PyObject *default_kind; /* interactions: the description without a known type */
+    PyObject *autocomplete; /* interactions: the autocomplete InteractionType */
+    PyTypeObject *span_type; /* HandlerSpan */
+    PyObject *tracer;
+    PyObject *time_ns;
+    PyObject *untraced;     /* dict: task -> its untraced handler span */
+    PyObject *forget;       /* forget(): drop the spans of finished tasks from untraced */
+    PyObject *active;       /* dict: kind -> commands running */
+    PyObject *series_for;   /* series_for(name, kind) */
+    PyObject *failed;       /* failed(span, name, kind, error, duration) */
+    PyObject *series;       /* dict: (name, kind) -> series */
+    PyObject *dict;         /* __dict__ */
+    int interaction;
+    Py_ssize_t span_offsets[HSLOTS];
+    SeriesLayout layout;
+} CommandHook;
+
+typedef struct {
+    TimedRun run;
+    CommandHook *hook;
+    PyObject *coro;    /* the original's coroutine, until the run begins */
+    PyObject *subject; /* ctx, or the interaction */
+    PyObject *begun;   /* the description it began with: (name, kind, attributes) */
+    PyObject *span;    /* the handler's span, once begun */
+    TaskEntry open;    /* the span in ``untraced`` while it runs */
+} CommandRun;
+
+static PyTypeObject CommandRun_Type;
+
+static PyObject *
+command_description(CommandHook *hook, PyObject *command)
+{
+    /* (name, kind, attributes) of ``command`` (borrowed), a new reference, or
+     * NULL with an error */
+    PyObject *found = PyDict_GetItemWithError(hook->described, command);
+
+    if (found != NULL) {
+        Py_INCREF(found);
+        return found;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    found = PyObject_CallOneArg(hook->describe, command);
+    if (found == NULL) {
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 3) {
+        Py_DECREF(found);
+        PyErr_SetString(PyExc_TypeError, "describe() must return (name, kind, attributes)");
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(hook->described) < MAX_DESCRIBED
+        && PyDict_SetItem(hook->described, command, found) < 0) {
+        PyErr_Clear();
+    }
+    return found;
+}
+
+static PyObject *
+subject_description(CommandHook *hook, PyObject *subject, PyObject *attribute)
+{
+    /* the description of subject.attribute (None when missing): a new reference,
+     * or NULL with an error */
+    PyObject *command = PyObject_GetAttr(subject, attribute), *found;
+
+    if (command == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        command = Py_None;
+    }
+    found = command_description(hook, command);
+    Py_DECREF(command);
+    return found;
+}
+
+static int
+count_active(CommandHook *hook, PyObject *kind, long change)
+{
+    /* active[kind] += change (from 0 when absent): 0, or -1 with an error */
+    PyObject *count = PyDict_GetItemWithError(hook->active, kind), *changed, *step;
+    int done;
+
+    if (count == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    step = PyLong_FromLong(change);
+    if (step == NULL) {
+        return -1;
+    }
+    if (count == NULL) {
+        changed = step;
+        Py_INCREF(changed);
+    }
+    else {
+        changed = PyNumber_Add(count, step);
+    }
+    Py_DECREF(step);
+    if (changed == NULL) {
+        return -1;
+    }
+    done = PyDict_SetItem(hook->active, kind, changed);
+    Py_DECREF(changed);
+    return done;
+}
+
+static PyObject *
+new_handler_span(CommandHook *hook, PyObject *description)
+{
+    /* the untraced handler's span: a new reference, or NULL with an error */
+    const Py_ssize_t *offsets = hook->span_offsets;
+    PyObject *start_ns = PyObject_CallNoArgs(hook->time_ns), *span;
+
+    if (start_ns == NULL) {
+        return NULL;
+    }
+    span = hook->span_type->tp_alloc(hook->span_type, 0);
+    if (span == NULL) {
+        Py_DECREF(start_ns);
+        return NULL;
+    }
+    set_slot(span, offsets[HSLOT_TRACER], hook->tracer);
+    set_slot(span, offsets[HSLOT_NAME], PyTuple_GET_ITEM(description, 0));
+    set_slot(span, offsets[HSLOT_ATTRIBUTES], PyTuple_GET_ITEM(description, 2));
+    set_slot(span, offsets[HSLOT_START_NS], start_ns);
+    Py_DECREF(start_ns);
+    set_slot(span, offsets[HSLOT_REAL], Py_None);
+    set_slot(span, offsets[HSLOT_END_NS], Py_None);
+    set_slot(span, offsets[HSLOT_PARENT], Py_None);
+    set_slot(span, offsets[HSLOT_ERROR], Py_None);
+    return span;
+}
+
+static PyObject *
+command_begin(TimedRun *base)
+{
+    /* the handler's span in ``untraced`` and counted as active (a failure there
+     * leaves the command unmeasured, never stopped), then the original awaited */
+    CommandRun *self = (CommandRun *)base;
+    CommandHook *hook = self->hook;
+    PyObject *iterator, *outcome;
+
+    self->span = new_handler_span(hook, self->begun);
+    if (self->span != NULL && count_active(hook, PyTuple_GET_ITEM(self->begun, 1), 1) == 0) {
+        if (PyDict_GET_SIZE(hook->untraced) >= MAX_DESCRIBED) {
+            outcome = PyObject_CallNoArgs(hook->forget);
+            Py_XDECREF(outcome);
+        }
+        task_entry_open(&self->open, hook->untraced, self->span);
+    }
+    else {
+        Py_CLEAR(self->span);
+    }
+    PyErr_Clear();
+    base->start = perf_counter(); /* after the bookkeeping, as the Python hook's */
+    iterator = await_iterator(self->coro);
+    Py_CLEAR(self->coro);
+    return iterator;
+}
+
+static void
+command_record(CommandRun *self, PySendResult status)
+{
+    /* the command is over (``status``: PYGEN_RETURN, or PYGEN_ERROR with its
+     * exception set, kept as it is); never fails */
+    CommandHook *hook = self->hook;
+    double duration = perf_counter() - self->run.start;
+    PyObject *type = NULL, *error = NULL, *traceback = NULL, *ended = NULL, *outcome;
+    PyObject *name, *kind, *flag, *key, *series, *span_error;
+    int failed = 0;
+
+    task_entry_close(&self->open, hook->untraced);
+    if (status == PYGEN_ERROR) {
+        PyErr_Fetch(&type, &error, &traceback);
+        PyErr_NormalizeException(&type, &error, &traceback);
+        if (traceback != NULL && error != NULL) {
+            PyException_SetTraceback(error, traceback);
+        }
+        failed = error != NULL && PyObject_IsInstance(error, PyExc_Exception) == 1;
+    }
+    ended = subject_description(hook, self->subject,
+                                hook->interaction ? str_cs_command : str_command);
+    if (ended == NULL) {
+        goto done;
+    }
+    name = PyTuple_GET_ITEM(ended, 0);
+    kind = PyTuple_GET_ITEM(self->hook->interaction ? ended : self->begun, 1);
+    /* command.active: back down for the kind it began with */
+    if (count_active(hook, PyTuple_GET_ITEM(self->begun, 1), -1) < 0) {
+        goto done;
+    }
+    span_error = get_slot(self->span, hook->span_offsets[HSLOT_ERROR]);
+    if (!failed && span_error != NULL && span_error != Py_None) {
+        failed = 1;
+    }
+    if (!failed) {
+        flag = PyObject_GetAttr(self->subject, str_command_failed);
+        if (flag == NULL) {
+            PyErr_Clear();
+        }
+        else {
+            failed = PyObject_IsTrue(flag) == 1;
+            Py_DECREF(flag);
+        }
+    }
+    if (failed) {
+        PyObject *failed_args[5] = {self->span, name, kind,
+                                    error != NULL && PyObject_IsInstance(error, PyExc_Exception)
+                                        ? error
+                                        : Py_None,
+                                    NULL};
+        failed_args[4] = PyFloat_FromDouble(duration);
+        if (failed_args[4] != NULL) {
+            outcome = PyObject_Vectorcall(hook->failed, failed_args, 5, NULL);
+            Py_XDECREF(outcome);
+            Py_DECREF(failed_args[4]);
+        }
+        goto done;
+    }
+    {
+        PyObject *make_args[2] = {name, kind};
+        key = PyTuple_Pack(2, name, kind);
+        if (key == NULL) {
+            goto done;
+        }
+        series = cached_series(hook->series, key, hook->series_for, make_args, 2,
+                               MAX_DESCRIBED);
+        Py_DECREF(key);
+        record_in_series(&hook->layout, series, duration);
+        Py_XDECREF(series);
+    }
+done:
+    Py_XDECREF(ended);
+    PyErr_Clear(); /* the callbacks report their own errors */
+    if (status == PYGEN_ERROR) {
+        PyErr_Restore(type, error, traceback);
+    }
+}
+
+static PySendResult
+command_stepped(TimedRun *base, PySendResult status, PyObject **result)
+{
+    if (status == PYGEN_NEXT) {
+        return PYGEN_NEXT;
+    }
+    Py_CLEAR(base->awaiting);
+    if (base->state == RUN_AWAITING && ((CommandRun *)base)->span != NULL) {
+        command_record((CommandRun *)base, status);
+    }
+    run_done(base);
+    return status;
+}
+
+static void
+command_release(TimedRun *base)
+{
+    CommandRun *self = (CommandRun *)base;
+
+    task_entry_close(&self->open, self->hook->untraced);
+    close_unstarted(&self->coro);
+    Py_CLEAR(self->subject);
+    Py_CLEAR(self->begun);
+    Py_CLEAR(self->span);
+}
+
+static const RunKind command_kind = {
+    .name = "command",
+    .begin = command_begin,
+    .stepped = command_stepped,
+    .release = command_release,
+};
+
+static int
+command_run_traverse(CommandRun *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->hook);
+    Py_VISIT(self->coro);
+    Py_VISIT(self->subject);
+    Py_VISIT(self->begun);
+    Py_VISIT(self->span);
+    Py_VISIT(self->open.task);
+    Py_VISIT(self->open.outer);
+    Py_VISIT(self->run.awaiting);
+    Py_VISIT(self->run.failure);
+    return 0;
+}
+
+static int
+command_run_clear(CommandRun *self)
+{
+    if (self->hook != NULL) { /* once: its release needs the hook */
+        run_done(&self->run);
+    }
+    Py_CLEAR(self->hook);
+    return 0;
+}
+
+static PyTypeObject CommandRun_Type = TIMED_RUN_TYPE(
+    CommandRun, "CommandRun", "One untraced command: the coroutine a CommandHook call returns.",
+    command_run_traverse, command_run_clear, NULL);
+
+static PyObject *
+interaction_description(CommandHook *self, PyObject *interaction)
+{
+    /* how an interaction's command begins: kinds[data["type"]] (1 when data has
+     * no type), else default_kind; None for an autocomplete (the Python hook's);
+     * a new reference, or NULL with an error */
+    PyObject *type = PyObject_GetAttr(interaction, str_type), *data, *command_type, *found;
+    int autocomplete;
+
+    if (type == NULL) {
+        return NULL;
+    }
+    autocomplete = type == self->autocomplete;
+    Py_DECREF(type);
+    if (autocomplete) {
+        Py_RETURN_NONE;
+    }
+    data = PyObject_GetAttr(interaction, str_data);
+    if (data == NULL) {
+        return NULL;
+    }
+    found = NULL;
+    if (PyDict_Check(data) && PyDict_GET_SIZE(data) > 0) {
+        command_type = PyDict_GetItemWithError(data, str_type);
+        if (command_type == NULL && PyErr_Occurred()) {
+            Py_DECREF(data);
+            return NULL;
+        }
+        if (command_type != NULL) {
+            found = PyDict_GetItemWithError(self->kinds, command_type);
+            if (found == NULL && PyErr_Occurred()) {
+                PyErr_Clear(); /* unhashable: not a known type */
+            }
+        }
+    }
+    Py_DECREF(data);
+    if (found == NULL) {
+        found = self->default_kind;
+    }
+    Py_INCREF(found);
+    return found;
+}
+
+static PyObject *
+command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *active, *subject, *begun, *coro;
+    CommandRun *run;
+
+    switch (delegated(self->runtime, self->rt, &active)) {
+    case -1:
+        return NULL;
+    case 1:
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    case 2:
+        return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+    }
+    if (nargs != 2 || kwnames != NULL) { /* not as discord.py calls it */
+        return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+    }
+    subject = args[1];
+    if (self->interaction) {
+        begun = interaction_description(self, subject);
+    }
+    else {
+        PyObject *command = PyObject_GetAttr(subject, str_command);
+        begun = command == NULL || command == Py_None ? NULL : command_description(self, command);
+        if (command == Py_None) {
+            Py_INCREF(Py_None);
+            begun = Py_None;
+        }
+        Py_XDECREF(command);
+    }
+    if (begun == NULL || begun == Py_None) { /* not ours to measure: the Python hook's */
+        PyErr_Clear();
+        Py_XDECREF(begun);
+        return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+    }
+    coro = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    if (coro == NULL) {
+        Py_DECREF(begun);
+        return NULL;
+    }
+    run = PyObject_GC_New(CommandRun, &CommandRun_Type);
+    if (run == NULL) { /* not measured: the original's coroutine as it is */
+        PyErr_Clear();
+        Py_DECREF(begun);
+        return coro;
+    }
+    timed_init(&run->run, &command_kind);
+    Py_INCREF(self);
+    run->hook = self;
+    run->coro = coro;
+    Py_INCREF(subject);
+    run->subject = subject;
+    run->begun = begun;
+    run->span = run->open.task = run->open.outer = NULL;
+    PyObject_GC_Track(run);
+    return (PyObject *)run;
+}
+
+static PyObject *
+command_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {
+        "original", "traced", "runtime", "rt", "interaction", "describe", "kinds",
+        "default_kind", "autocomplete", "span_type", "tracer", "time_ns", "untraced", "forget",
+        "active", "series_for", "failed", "bounds", "series_type", NULL,
+    };
+    PyObject *original, *traced, *runtime, *rt, *describe, *kinds, *default_kind, *autocomplete;
+    PyObject *span_type, *tracer, *time_ns, *untraced, *forget, *active, *series_for, *failed;
+    PyObject *bounds, *series_type;
+    int interaction;
+    CommandHook *self;
+    Py_ssize_t i;
+
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "OOOOpOO!O!OO!OOO!OO!OOO!O!:CommandHook", keywords, &original, &traced,
+            &runtime, &rt, &interaction, &describe, &PyDict_Type, &kinds, &PyTuple_Type,
+            &default_kind, &autocomplete, &PyType_Type, &span_type, &tracer, &time_ns,
+            &PyDict_Type, &untraced, &forget, &PyDict_Type, &active, &series_for, &failed,
+            &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(default_kind) != 3) {
+        PyErr_SetString(PyExc_TypeError, "default_kind must be (name, kind, attributes)");
+        return NULL;
+    }
+    self = (CommandHook *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = (vectorcallfunc)command_hook_call;
+    self->interaction = interaction;
+    for (i = 0; i < HSLOTS; i++) {
+        if (slot_offset((PyTypeObject *)span_type, handler_slot_names[i], &self->span_offsets[i])
+            < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    if (layout_init(&self->layout, bounds, series_type) < 0
+        || (self->series = PyDict_New()) == NULL || (self->described = PyDict_New()) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    {
+        PyObject *values[16] = {
+            original, traced, runtime, rt, describe, kinds, default_kind, autocomplete,
+            span_type, tracer, time_ns, untraced, forget, active, series_for, failed,
+        };
+        PyObject **fields[16] = {
+            &self->original, &self->traced, &self->runtime, &self->rt, &self->describe,
+            &self->kinds, &self->default_kind, &self->autocomplete,
+            (PyObject **)&self->span_type, &self->tracer, &self->time_ns, &self->untraced,
+            &self->forget, &self->active, &self->series_for, &self->failed,
+        };
+        for (i = 0; i < 16; i++) {
+            Py_INCREF(values[i]);
+            *fields[i] = values[i];
+        }
+    }
+    return (PyObject *)self;
+}
+
+static int
+command_hook_traverse(CommandHook *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->original);
+    Py_VISIT(self->traced);
+    Py_VISIT(self->runtime);
+    Py_VISIT(self->rt);
+    Py_VISIT(self->described);
+    Py_VISIT(self->describe);
+    Py_VISIT(self->kinds);
+    Py_VISIT(self->default_kind);
+    Py_VISIT(self->autocomplete);
+    Py_VISIT(self->span_type);
+    Py_VISIT(self->tracer);
+    Py_VISIT(self->time_ns);
+    Py_VISIT(self->untraced);
+    Py_VISIT(self->forget);
+    Py_VISIT(self->active);
+    Py_VISIT(self->series_for);
+    Py_VISIT(self->failed);
+    Py_VISIT(self->series);
+    Py_VISIT(self->dict);
+    return 0;
+}
+
+static int
+command_hook_clear(CommandHook *self)
+{
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->traced);
+    Py_CLEAR(self->runtime);
+    Py_CLEAR(self->rt);
+    Py_CLEAR(self->described);
+    Py_CLEAR(self->describe);
+    Py_CLEAR(self->kinds);
+    Py_CLEAR(self->default_kind);
+    Py_CLEAR(self->autocomplete);
+    Py_CLEAR(self->span_type);
+    Py_CLEAR(self->tracer);
+    Py_CLEAR(self->time_ns);
+    Py_CLEAR(self->untraced);
+    Py_CLEAR(self->forget);
+    Py_CLEAR(self->active);
+    Py_CLEAR(self->series_for);
+    Py_CLEAR(self->failed);
+    Py_CLEAR(self->series);
+    Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void
+command_hook_dealloc(CommandHook *self)
+{
+    PyObject_GC_UnTrack(self);
+    command_hook_clear(self);
+    PyMem_Free(self->layout.bounds);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject CommandHook_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.CommandHook",
+    .tp_doc = PyDoc_STR(
+        "CommandHook(original, traced, runtime, rt, interaction, describe, kinds, "
+        "default_kind, autocomplete, span_type, tracer, time_ns, untraced, forget, active, "
+        "series_for, failed, bounds, series_type)\n\n"
+        "BotBase.invoke (or CommandTree._call, with interaction) while nothing is traced: "
+        "the original's coroutine awaited and timed by a coroutine written in C, its "
+        "handler span in untraced[current task] while it runs and counted in active by "
+        "kind; a success goes into series_for(name, kind), a failure to failed(span, name, "
+        "kind, error, duration). While rt.tracing, or when runtime.active is not rt, the "
+        "call is traced(...)'s."),
+    .tp_basicsize = sizeof(CommandHook),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = command_hook_new,
+    .tp_dealloc = (destructor)command_hook_dealloc,
+    .tp_traverse = (traverseproc)command_hook_traverse,
+    .tp_clear = (inquiry)command_hook_clear,
+    .tp_descr_get = method_get,
+    .tp_getset = dict_getset,
+    .tp_dictoffset = offsetof(CommandHook, dict),
+    .tp_vectorcall_offset = offsetof(CommandHook, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
 
 /* ---- REST attempts --------------------------------------------------------
  *
@@ -2370,6 +3008,10 @@ PyInit__gateway_speedups(void)
     INTERN(str_method, "method");
     INTERN(str_route, "route");
     INTERN(str_status, "status");
+    INTERN(str_command, "command");
+    INTERN(str_cs_command, "_cs_command");
+    INTERN(str_command_failed, "command_failed");
+    INTERN(str_type, "type");
     INTERN(str_headers, "headers");
     INTERN(str_get, "get");
     INTERN(str_remaining_header, "X-Ratelimit-Remaining");
@@ -2417,6 +3059,8 @@ PyInit__gateway_speedups(void)
         || add_type(module, "ListenerRunner", &ListenerRunner_Type) < 0
         || add_type(module, "RestHook", &RestHook_Type) < 0
         || add_type(module, "AttemptObserver", &AttemptObserver_Type) < 0
+        || add_type(module, "CommandHook", &CommandHook_Type) < 0
+        || PyType_Ready(&CommandRun_Type) < 0
         || PyType_Ready(&ListenerRun_Type) < 0 || PyType_Ready(&RestRun_Type) < 0) {
         Py_DECREF(module);
         return NULL;

@@ -31,7 +31,10 @@ from opentelemetry.util import types
 from discord_otel import semconv
 from discord_otel.instrumentation import runtime
 from discord_otel.instrumentation.commands import (
+    Description,
+    command_hook,
     context_attributes,
+    description,
     end_command,
     start_command,
 )
@@ -218,10 +221,23 @@ async def _record_and_reraise(
 _invoke_error_handlers = error_argument_recorder("app command error")
 
 
+def _tree_description(command: Any) -> Description:
+    name, kind, _cog = describe(command)
+    return description(name, kind)
+
+
+# how an interaction's command begins, by the type its data gives (slash otherwise)
+_BEGUN = {
+    2: description(semconv.UNKNOWN_COMMAND, semconv.COMMAND_TYPE_USER),
+    3: description(semconv.UNKNOWN_COMMAND, semconv.COMMAND_TYPE_MESSAGE),
+}
+
+
 def instrument(patcher: Patcher) -> None:
     global _original_call
     _original_call = app_commands.CommandTree._call
-    patcher.replace(app_commands.CommandTree, "_call", _call)
+    hook = command_hook(_original_call, _call, True, _tree_description, _BEGUN)
+    patcher.replace(app_commands.CommandTree, "_call", hook)
     patcher.wrap(app_commands.Command, "_invoke_error_handlers", _invoke_error_handlers)
     patcher.wrap(app_commands.ContextMenu, "_invoke", _record_and_reraise)
     logging.getLogger(_TREE_LOGGER).addFilter(_filter)

@@ -17,17 +17,20 @@ A hybrid command invoked as a slash command goes through the app command tree
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import discord
 from discord.ext import commands
 from opentelemetry.util import types
 
 from discord_otel import semconv
-from discord_otel.instrumentation import recording, runtime
+from discord_otel.instrumentation import gateway, handlers, recording, runtime
 from discord_otel.instrumentation.handlers import (
     Handler,
+    HandlerSpan,
     error_argument_recorder,
 )
 from discord_otel.instrumentation.metrics import FastHistogram, _Series
@@ -137,7 +140,10 @@ _qualified_names: dict[Any, str] = {}  # command object -> its qualified name
 
 
 def _prefix_name(ctx: Any) -> str:
-    command = ctx.command
+    return _command_name(ctx.command)
+
+
+def _command_name(command: Any) -> str:
     if command is None:
         return semconv.UNKNOWN_COMMAND
     name = _qualified_names.get(command)
@@ -221,10 +227,101 @@ def _prefix_options(ctx: Any) -> str:
 _dispatch_error = error_argument_recorder("dispatch_error")
 
 
+# --- the compiled hook (``_gateway_speedups.CommandHook``) and its callbacks ----------
+
+Description = tuple[str, str, dict[str, types.AttributeValue]]
+
+
+def description(name: str, kind: str) -> Description:
+    """What the compiled hook knows of a command: its name, its type and the
+    attributes of its untraced span (shared: spans copy them on write)."""
+    return name, kind, {semconv.COMMAND_NAME: name, semconv.COMMAND_TYPE: kind}
+
+
+def _prefix_description(command: Any) -> Description:
+    hybrid = getattr(command, "__commands_is_hybrid__", False)
+    kind = semconv.COMMAND_TYPE_HYBRID if hybrid else semconv.COMMAND_TYPE_PREFIX
+    return description(_command_name(command), kind)
+
+
+def _success_series(name: str, kind: str) -> _Series | None:
+    rt = runtime.active
+    if rt is None:
+        return None
+    try:
+        return command_series(
+            rt.instruments.command_duration, name, kind, semconv.OUTCOME_SUCCESS, None
+        )
+    except Exception:
+        report("command end")
+        return None
+
+
+def _untraced_failure(
+    span: DiscordSpan, name: str, kind: str, error: BaseException | None, duration: float
+) -> None:
+    """A failed command's record: ``error`` raised through the hook, or the one
+    discord.py's error dispatchers recorded on the span."""
+    rt = runtime.active
+    if rt is None:
+        return
+    try:
+        if error is not None and span.error is None:
+            span.record_error(error)
+        kind_of_error = (
+            error_type(span.error) if span.error is not None else semconv.ERROR_TYPE_OTHER
+        )
+        histogram = rt.instruments.command_duration
+        series = command_series(histogram, name, kind, semconv.OUTCOME_ERROR, kind_of_error)
+        histogram.record(series, duration)
+    except Exception:
+        report("command end")
+
+
+def command_hook(
+    original: Callable[..., Any],
+    traced: Callable[..., Any],
+    interaction: bool,
+    describe: Callable[[Any], Description],
+    kinds: dict[int, Description] | None = None,
+    default_kind: Description | None = None,
+) -> Callable[..., Any]:
+    """The compiled hook for ``original`` where built (untraced commands are timed
+    by a coroutine written in C; the rest go to ``traced``), else ``traced``."""
+    rt = runtime.active
+    fast = gateway.compiled(
+        rt,
+        "compiled command hook",
+        lambda built: built.CommandHook(
+            original,
+            traced,
+            runtime,
+            rt,
+            interaction,
+            describe,
+            kinds or {},
+            default_kind or description(semconv.UNKNOWN_COMMAND, semconv.COMMAND_TYPE_SLASH),
+            discord.InteractionType.autocomplete,
+            HandlerSpan,
+            rt.tracer,  # type: ignore[union-attr]
+            time.time_ns,
+            handlers._untraced,
+            handlers._forget_finished_tasks,
+            rt.instruments.command_active,  # type: ignore[union-attr]
+            _success_series,
+            _untraced_failure,
+            rt.instruments.command_duration.bounds,  # type: ignore[union-attr]
+            _Series,
+        ),
+    )
+    return traced if fast is None else fast
+
+
 def instrument(patcher: Patcher) -> None:
     global _original_invoke
     _original_invoke = commands.bot.BotBase.invoke
-    patcher.replace(commands.bot.BotBase, "invoke", _invoke)
+    hook = command_hook(_original_invoke, _invoke, False, _prefix_description)
+    patcher.replace(commands.bot.BotBase, "invoke", hook)
     patcher.wrap(commands.Command, "dispatch_error", _dispatch_error)
 
 

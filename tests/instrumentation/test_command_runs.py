@@ -1,0 +1,114 @@
+"""Commands while nothing is traced: the Python hooks (``commands._invoke``,
+``app_commands._call``) against the compiled one (``_gateway_speedups.CommandHook``),
+through a real bot against the simulator -- every kind of command, succeeding and
+failing, each in ``discord.command.duration`` under the same name, type, outcome and
+error type, ``discord.command.active`` back to zero, and nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from discord import app_commands
+from discord.ext import commands
+from opentelemetry.trace import NoOpTracerProvider
+from tests.instrumentation.conftest import Telemetry, reinstrument, running_bot
+
+from discord_otel import set_discord_context
+from discord_otel.instrumentation import handlers
+
+# (name, type, outcome, error type) -> runs
+EXPECTED = {
+    ("ping", "prefix", "success", None): 2,
+    ("settings show", "prefix", "success", None): 1,  # a group's subcommand, named as it ends
+    ("echo", "hybrid", "success", None): 2,  # as a prefix command and as a slash command
+    ("crash", "prefix", "error", "ValueError"): 1,
+    ("forbidden", "prefix", "error", "CheckFailure"): 1,
+    ("(unknown)", "prefix", "error", "CommandNotFound"): 1,
+    ("config set", "slash", "success", None): 1,
+    ("config deny", "slash", "error", "MissingPermissions"): 1,
+    ("whoami", "prefix", "success", None): 1,
+    ("Inspect", "user", "success", None): 1,
+    ("Quote", "message", "success", None): 1,
+    # cancelled while it waited: discord.py marks it failed, with no exception to name
+    ("slow", "prefix", "error", "_OTHER"): 1,
+}
+
+
+@pytest.fixture
+def implementation(telemetry: Telemetry, gateway_parser: str) -> Iterator[str]:
+    """Metrics only (no tracer), with the Python or the compiled hooks."""
+    reinstrument(telemetry, NoOpTracerProvider())
+    for owner, name in ((commands.bot.BotBase, "invoke"), (app_commands.CommandTree, "_call")):
+        installed = vars(owner)[name]
+        assert (type(installed).__name__ == "CommandHook") == (gateway_parser == "compiled")
+    yield gateway_parser
+    telemetry.uninstrument()
+
+
+def runs(telemetry: Telemetry) -> Counter[tuple[str, str, str, str | None]]:
+    metric = telemetry.metrics().get("discord.command.duration")
+    found: Counter[tuple[str, str, str, str | None]] = Counter()
+    for point in [] if metric is None else metric.data.data_points:
+        a = point.attributes
+        key = (
+            a["discord.command.name"],
+            a["discord.command.type"],
+            a["discord.command.outcome"],
+            a.get("error.type"),
+        )
+        found[key] += point.count
+    return found
+
+
+async def test_every_kind_of_command(telemetry: Telemetry, implementation: str) -> None:
+    contexts: list[dict[str, Any]] = []
+    started = asyncio.Event()
+    async with running_bot() as harness:
+        bot, sim = harness.bot, harness.sim
+
+        @bot.command()
+        async def whoami(ctx: Any) -> None:
+            contexts.append(set_discord_context())
+            await ctx.send("you")
+
+        @bot.command()
+        async def slow(ctx: Any) -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        await sim.send_message("!ping")
+        await sim.send_message("!ping")
+        await sim.send_message("!settings show")
+        await sim.send_message("!echo hi")
+        await sim.slash("echo", {"text": "hi"})
+        await sim.send_message("!crash", wait=False)
+        await sim.send_message("!forbidden", wait=False)
+        await sim.send_message("!no-such-command", wait=False)
+        await sim.slash("config set", {"key": "a", "value": "b"})
+        await sim.slash("config deny", {})
+        await sim.send_message("!whoami")
+        await sim.user_command("Inspect")
+        await sim.message_command("Quote")
+        await sim.autocomplete("echo", "text", "h")  # the Python hook's, either way
+        await sim.send_message("!slow", wait=False)
+        await asyncio.wait_for(started.wait(), 10)
+        (slow_task,) = handlers._untraced  # the one command still running
+        slow_task.cancel()
+        await telemetry.settle(lambda: runs(telemetry).total() >= sum(EXPECTED.values()))
+        metrics = telemetry.metrics()
+    assert runs(telemetry) == EXPECTED
+    # set_discord_context() inside an untraced command names it
+    assert contexts == [{"discord.command.name": "whoami"}]
+    active = metrics["discord.command.active"].data.data_points
+    assert {dict(p.attributes)["discord.command.type"]: p.value for p in active} == {
+        "prefix": 0,
+        "hybrid": 0,
+        "slash": 0,
+        "user": 0,
+        "message": 0,
+    }
+    assert handlers._untraced == {}  # nothing kept once the commands are over
