@@ -1204,6 +1204,33 @@ static PyGetSetDef run_getset[] = {
     {NULL},
 };
 
+static PyObject *
+dropped_parent(PyObject *current)
+{
+    /* current.get() when it is a sampled-out stand-in (a dropped event's, or a
+     * handler's under one): a new reference, else NULL without an error */
+    PyObject *parent, *flag;
+    int dropped;
+
+    if (PyContextVar_Get(current, NULL, &parent) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (parent == NULL || parent == Py_None) {
+        Py_XDECREF(parent);
+        return NULL;
+    }
+    flag = PyObject_GetAttr(parent, str_sampled_out);
+    dropped = flag != NULL && PyObject_IsTrue(flag) == 1;
+    Py_XDECREF(flag);
+    PyErr_Clear();
+    if (!dropped) {
+        Py_DECREF(parent);
+        return NULL;
+    }
+    return parent;
+}
+
 static void
 timed_run_dealloc(PyObject *self)
 {
@@ -1453,22 +1480,11 @@ runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject
         return NULL;
     }
     if (self->traced != Py_None) {
-        PyObject *parent;
-        int sampled_out = 0;
-        if (PyContextVar_Get(self->current, Py_None, &parent) < 0) {
-            PyErr_Clear();
-            parent = NULL;
-        }
-        if (parent != NULL && parent != Py_None) {
-            PyObject *flag = PyObject_GetAttr(parent, str_sampled_out);
-            sampled_out = flag == NULL ? 0 : PyObject_IsTrue(flag) == 1;
-            Py_XDECREF(flag);
-            PyErr_Clear();
-        }
-        Py_XDECREF(parent);
-        if (!sampled_out) {
+        PyObject *dropped = dropped_parent(self->current);
+        if (dropped == NULL) {
             return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
         }
+        Py_DECREF(dropped);
     }
     run = PyObject_GC_New(ListenerRun, &ListenerRun_Type);
     if (run == NULL) {
@@ -1619,8 +1635,11 @@ static PyTypeObject ListenerRunner_Type = {
  *   and an interaction callback to acknowledged(route); anything else to
  *   finished(route, call, error, duration), the Python record.
  *
- * While tracing, or with another runtime than the one it was made for, a call
- * goes to traced(self, *args, **kwargs): the Python hook. */
+ * While tracing, a call under a dropped event with the Discord span current
+ * (current holds a sampled-out span, otel_current() is proxy_context) is still
+ * the hook's own: it would make no span. Any other call while tracing, or with
+ * another runtime than the one it was made for, goes to traced(self, *args,
+ * **kwargs): the Python hook. */
 
 /* The running asyncio task: asyncio's own C current_task where it has one
  * (3.12+), else its _current_tasks by running loop, which is what Python's
@@ -1726,31 +1745,34 @@ close_unstarted(PyObject **coro)
     Py_CLEAR(*coro);
 }
 
+enum { HOOK_ERROR = -1, HOOK_OURS, HOOK_ORIGINAL, HOOK_PYTHON, HOOK_TRACING };
+
 static int
 delegated(PyObject *runtime, PyObject *rt, PyObject **active)
 {
-    /* Whether a hook made for ``rt`` hands this call on: 1 (``*active`` is None:
-     * no instrumentation, call the original), 2 (another runtime, or tracing:
-     * the Python hook), 0 (untraced: the hook's own), -1 with an error. */
+    /* Who takes a call of a hook made for ``rt``: HOOK_ORIGINAL (``*active`` is
+     * None: no instrumentation), HOOK_PYTHON (another runtime: the Python
+     * hook), HOOK_TRACING (tracing: the Python hook, but under a dropped event
+     * the hook's own), HOOK_OURS (untraced), or HOOK_ERROR with an error. */
     PyObject *tracing;
     int traced;
 
     *active = PyObject_GetAttr(runtime, str_active);
     if (*active == NULL) {
-        return -1;
+        return HOOK_ERROR;
     }
     Py_DECREF(*active); /* only compared: the module holds it */
     if (*active != rt) {
-        return *active == Py_None ? 1 : 2;
+        return *active == Py_None ? HOOK_ORIGINAL : HOOK_PYTHON;
     }
     tracing = PyObject_GetAttr(rt, str_tracing);
     traced = tracing == NULL ? -1 : PyObject_IsTrue(tracing);
     Py_XDECREF(tracing);
     if (traced != 0) {
         PyErr_Clear();
-        return 2;
+        return traced == 1 ? HOOK_TRACING : HOOK_PYTHON;
     }
-    return 0;
+    return HOOK_OURS;
 }
 
 static PyObject *str_path;
@@ -1773,6 +1795,9 @@ typedef struct {
     PyObject *session_seen; /* session_seen(session), or None: not the bot's own session */
     PyObject *callback;     /* the interaction callback's route template */
     PyObject *session_attribute; /* the attribute holding the session */
+    PyObject *current;      /* spans.CURRENT */
+    PyObject *otel_current; /* the OpenTelemetry context's getter */
+    PyObject *proxy_context; /* spans.PROXY_CONTEXT */
     PyObject *last_session; /* a weak reference to the last session seen, or NULL */
     PyObject *series;       /* dict: (method, template, status) -> series */
     PyObject *dict;         /* __dict__: functools.update_wrapper's attributes */
@@ -1976,12 +2001,28 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
     RestRun *run;
 
     switch (delegated(self->runtime, self->rt, &active)) {
-    case -1:
+    case HOOK_ERROR:
         return NULL;
-    case 1:
+    case HOOK_ORIGINAL:
         return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
-    case 2:
+    case HOOK_PYTHON:
         return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+    case HOOK_TRACING: {
+        /* ours only under a dropped event with the Discord span current (no span
+         * of the bot's own): the call makes no span, as rest._begin finds */
+        PyObject *dropped = dropped_parent(self->current), *context;
+        int proxied = 0;
+        if (dropped != NULL) {
+            Py_DECREF(dropped);
+            context = PyObject_CallNoArgs(self->otel_current);
+            proxied = context != NULL && context == self->proxy_context;
+            Py_XDECREF(context);
+            PyErr_Clear();
+        }
+        if (!proxied) {
+            return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+        }
+    }
     }
     if (nargs >= 2) {
         route = args[1];
@@ -2034,17 +2075,17 @@ rest_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {
         "original", "traced", "runtime", "rt", "calls", "series_for", "finished",
-        "acknowledged", "session_seen", "callback", "session_attribute", "bounds",
-        "series_type", NULL,
+        "acknowledged", "session_seen", "callback", "session_attribute", "current",
+        "otel_current", "proxy_context", "bounds", "series_type", NULL,
     };
-    PyObject *values[11], *bounds, *series_type;
+    PyObject *values[14], *bounds, *series_type;
     RestHook *self;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOO!OOOOUUO!O!:RestHook", keywords, &values[0], &values[1],
+            args, kwargs, "OOOOO!OOOOUUOOOO!O!:RestHook", keywords, &values[0], &values[1],
             &values[2], &values[3], &PyDict_Type, &values[4], &values[5], &values[6], &values[7],
-            &values[8], &values[9], &values[10], &PyTuple_Type, &bounds, &PyType_Type,
-            &series_type)) {
+            &values[8], &values[9], &values[10], &values[11], &values[12], &values[13],
+            &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
         return NULL;
     }
     self = (RestHook *)type->tp_alloc(type, 0);
@@ -2058,13 +2099,14 @@ rest_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     {
-        PyObject **fields[11] = {
+        PyObject **fields[14] = {
             &self->original, &self->traced, &self->runtime, &self->rt,
             &self->calls, &self->series_for, &self->finished, &self->acknowledged,
-            &self->session_seen, &self->callback, &self->session_attribute,
+            &self->session_seen, &self->callback, &self->session_attribute, &self->current,
+            &self->otel_current, &self->proxy_context,
         };
         Py_ssize_t i;
-        for (i = 0; i < 11; i++) {
+        for (i = 0; i < 14; i++) {
             Py_INCREF(values[i]);
             *fields[i] = values[i];
         }
@@ -2084,6 +2126,9 @@ rest_hook_traverse(RestHook *self, visitproc visit, void *arg)
     Py_VISIT(self->finished);
     Py_VISIT(self->acknowledged);
     Py_VISIT(self->session_seen);
+    Py_VISIT(self->current);
+    Py_VISIT(self->otel_current);
+    Py_VISIT(self->proxy_context);
     Py_VISIT(self->series);
     Py_VISIT(self->dict);
     return 0;
@@ -2103,6 +2148,9 @@ rest_hook_clear(RestHook *self)
     Py_CLEAR(self->session_seen);
     Py_CLEAR(self->callback);
     Py_CLEAR(self->session_attribute);
+    Py_CLEAR(self->current);
+    Py_CLEAR(self->otel_current);
+    Py_CLEAR(self->proxy_context);
     Py_CLEAR(self->last_session);
     Py_CLEAR(self->series);
     Py_CLEAR(self->dict);
@@ -2128,12 +2176,14 @@ static PyTypeObject RestHook_Type = {
     .tp_name = "discord_otel._gateway_speedups.RestHook",
     .tp_doc = PyDoc_STR(
         "RestHook(original, traced, runtime, rt, calls, series_for, finished, acknowledged, "
-        "session_seen, callback, session_attribute, bounds, series_type)\n\n"
+        "session_seen, callback, session_attribute, current, otel_current, proxy_context, "
+        "bounds, series_type)\n\n"
         "HTTPClient.request (or the webhook adapter's) while nothing is traced: the "
         "original's coroutine awaited and timed by a coroutine written in C, open in "
         "calls[current_task()] while it runs; a success goes into series_for(method, "
         "template, status), anything else to finished(route, call, error, duration). "
-        "While rt.tracing, or when runtime.active is not rt, the call is traced(...)'s."),
+        "While rt.tracing (unless current holds a sampled-out span and otel_current() is "
+        "proxy_context), or when runtime.active is not rt, the call is traced(...)'s."),
     .tp_basicsize = sizeof(RestHook),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
                 | Py_TPFLAGS_METHOD_DESCRIPTOR,
@@ -2174,13 +2224,17 @@ static PyTypeObject RestHook_Type = {
  *   set, or the subject's command_failed) to failed(span, name, kind, error,
  *   duration), the Python record.
  *
- * A prefix invocation without a command, an autocomplete interaction, and any
- * call while tracing or with another runtime go to traced(self, subject): the
- * Python hook. */
+ * While tracing, a command under a dropped event (current holds a sampled-out
+ * span) is still the hook's own: its span is then a ``standin`` under that
+ * span, never exported. A message that invokes no command gets the original's
+ * own coroutine, as from the Python hook. An unknown command, an autocomplete
+ * interaction, any other call while tracing and any with another runtime go to
+ * traced(self, subject): the Python hook. */
 
 static PyObject *str_command;
 static PyObject *str_cs_command;
 static PyObject *str_command_failed;
+static PyObject *str_invoked_with;
 static PyObject *str_type;
 
 #define MAX_DESCRIBED 10000 /* commands come from code: bounded anyway */
@@ -2206,6 +2260,8 @@ typedef struct {
     PyObject *default_kind; /* interactions: the description without a known type */
     PyObject *autocomplete; /* interactions: the autocomplete InteractionType */
     PyTypeObject *span_type; /* HandlerSpan */
+    PyTypeObject *standin;  /* SampledOutHandlerSpan: a handler's under a dropped event */
+    PyObject *current;      /* spans.CURRENT */
     PyObject *tracer;
     PyObject *time_ns;
     PyObject *untraced;     /* dict: task -> its untraced handler span */
@@ -2226,6 +2282,7 @@ typedef struct {
     PyObject *coro;    /* the original's coroutine, until the run begins */
     PyObject *subject; /* ctx, or the interaction */
     PyObject *begun;   /* the description it began with: (name, kind, attributes) */
+    PyObject *parent;  /* the dropped event's span it runs under while tracing, or NULL */
     PyObject *span;    /* the handler's span, once begun */
     TaskEntry open;    /* the span in ``untraced`` while it runs */
 } CommandRun;
@@ -2313,16 +2370,18 @@ count_active(CommandHook *hook, PyObject *kind, long change)
 }
 
 static PyObject *
-new_handler_span(CommandHook *hook, PyObject *description)
+new_handler_span(CommandHook *hook, PyObject *description, PyObject *parent)
 {
-    /* the untraced handler's span: a new reference, or NULL with an error */
+    /* the untraced handler's span (a sampled-out one under ``parent``, if not
+     * NULL): a new reference, or NULL with an error */
     const Py_ssize_t *offsets = hook->span_offsets;
+    PyTypeObject *type = parent == NULL ? hook->span_type : hook->standin;
     PyObject *start_ns = PyObject_CallNoArgs(hook->time_ns), *span;
 
     if (start_ns == NULL) {
         return NULL;
     }
-    span = hook->span_type->tp_alloc(hook->span_type, 0);
+    span = type->tp_alloc(type, 0);
     if (span == NULL) {
         Py_DECREF(start_ns);
         return NULL;
@@ -2334,7 +2393,7 @@ new_handler_span(CommandHook *hook, PyObject *description)
     Py_DECREF(start_ns);
     set_slot(span, offsets[HSLOT_REAL], Py_None);
     set_slot(span, offsets[HSLOT_END_NS], Py_None);
-    set_slot(span, offsets[HSLOT_PARENT], Py_None);
+    set_slot(span, offsets[HSLOT_PARENT], parent == NULL ? Py_None : parent);
     set_slot(span, offsets[HSLOT_ERROR], Py_None);
     return span;
 }
@@ -2348,7 +2407,7 @@ command_begin(TimedRun *base)
     CommandHook *hook = self->hook;
     PyObject *iterator, *outcome;
 
-    self->span = new_handler_span(hook, self->begun);
+    self->span = new_handler_span(hook, self->begun, self->parent);
     if (self->span != NULL && count_active(hook, PyTuple_GET_ITEM(self->begun, 1), 1) == 0) {
         if (PyDict_GET_SIZE(hook->untraced) >= MAX_DESCRIBED) {
             outcome = PyObject_CallNoArgs(hook->forget);
@@ -2468,6 +2527,7 @@ command_release(TimedRun *base)
     close_unstarted(&self->coro);
     Py_CLEAR(self->subject);
     Py_CLEAR(self->begun);
+    Py_CLEAR(self->parent);
     Py_CLEAR(self->span);
 }
 
@@ -2485,6 +2545,7 @@ command_run_traverse(CommandRun *self, visitproc visit, void *arg)
     Py_VISIT(self->coro);
     Py_VISIT(self->subject);
     Py_VISIT(self->begun);
+    Py_VISIT(self->parent);
     Py_VISIT(self->span);
     Py_VISIT(self->open.task);
     Py_VISIT(self->open.outer);
@@ -2550,22 +2611,52 @@ interaction_description(CommandHook *self, PyObject *interaction)
     return found;
 }
 
+static int
+is_no_command(CommandHook *self, PyObject *subject)
+{
+    /* 1 for a prefix invocation of no command at all (a plain message: the
+     * original's own coroutine, nothing to measure), else 0; never an error */
+    PyObject *command, *invoked_with;
+    int none;
+
+    if (self->interaction) {
+        return 0;
+    }
+    command = PyObject_GetAttr(subject, str_command);
+    none = command == Py_None;
+    Py_XDECREF(command);
+    if (!none) {
+        PyErr_Clear();
+        return 0;
+    }
+    invoked_with = PyObject_GetAttr(subject, str_invoked_with);
+    none = invoked_with != NULL && PyObject_Not(invoked_with) == 1;
+    Py_XDECREF(invoked_with);
+    PyErr_Clear();
+    return none;
+}
+
 static PyObject *
 command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *active, *subject, *begun, *coro;
+    PyObject *active, *subject, *begun, *coro, *parent = NULL;
     CommandRun *run;
+    int handing = delegated(self->runtime, self->rt, &active);
 
-    switch (delegated(self->runtime, self->rt, &active)) {
-    case -1:
+    if (handing == HOOK_ERROR) {
         return NULL;
-    case 1:
-        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
-    case 2:
-        return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
     }
-    if (nargs != 2 || kwnames != NULL) { /* not as discord.py calls it */
+    if (handing == HOOK_ORIGINAL
+        || (nargs == 2 && kwnames == NULL && is_no_command(self, args[1]))) {
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    }
+    if (handing == HOOK_TRACING) { /* ours only under a dropped event: never exported */
+        parent = dropped_parent(self->current);
+    }
+    if (handing == HOOK_PYTHON || (handing == HOOK_TRACING && parent == NULL) || nargs != 2
+        || kwnames != NULL) { /* the last two: not as discord.py calls it */
+        Py_XDECREF(parent);
         return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
     }
     subject = args[1];
@@ -2575,26 +2666,26 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
     else {
         PyObject *command = PyObject_GetAttr(subject, str_command);
         begun = command == NULL || command == Py_None ? NULL : command_description(self, command);
-        if (command == Py_None) {
-            Py_INCREF(Py_None);
-            begun = Py_None;
-        }
         Py_XDECREF(command);
     }
-    if (begun == NULL || begun == Py_None) { /* not ours to measure: the Python hook's */
+    if (begun == NULL || begun == Py_None) {
+        /* not ours to measure (an unknown command, an autocomplete): the Python hook's */
         PyErr_Clear();
         Py_XDECREF(begun);
+        Py_XDECREF(parent);
         return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
     }
     coro = PyObject_Vectorcall(self->original, args, nargsf, kwnames);
     if (coro == NULL) {
         Py_DECREF(begun);
+        Py_XDECREF(parent);
         return NULL;
     }
     run = PyObject_GC_New(CommandRun, &CommandRun_Type);
     if (run == NULL) { /* not measured: the original's coroutine as it is */
         PyErr_Clear();
         Py_DECREF(begun);
+        Py_XDECREF(parent);
         return coro;
     }
     timed_init(&run->run, &command_kind);
@@ -2604,6 +2695,7 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
     Py_INCREF(subject);
     run->subject = subject;
     run->begun = begun;
+    run->parent = parent;
     run->span = run->open.task = run->open.outer = NULL;
     PyObject_GC_Track(run);
     return (PyObject *)run;
@@ -2614,22 +2706,27 @@ command_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {
         "original", "traced", "runtime", "rt", "interaction", "describe", "kinds",
-        "default_kind", "autocomplete", "span_type", "tracer", "time_ns", "untraced", "forget",
-        "active", "series_for", "failed", "bounds", "series_type", NULL,
+        "default_kind", "autocomplete", "span_type", "standin", "current", "tracer", "time_ns",
+        "untraced", "forget", "active", "series_for", "failed", "bounds", "series_type", NULL,
     };
     PyObject *original, *traced, *runtime, *rt, *describe, *kinds, *default_kind, *autocomplete;
-    PyObject *span_type, *tracer, *time_ns, *untraced, *forget, *active, *series_for, *failed;
+    PyObject *span_type, *standin, *current, *tracer, *time_ns, *untraced, *forget, *active;
+    PyObject *series_for, *failed;
     PyObject *bounds, *series_type;
     int interaction;
     CommandHook *self;
     Py_ssize_t i;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOpOO!O!OO!OOO!OO!OOO!O!:CommandHook", keywords, &original, &traced,
-            &runtime, &rt, &interaction, &describe, &PyDict_Type, &kinds, &PyTuple_Type,
-            &default_kind, &autocomplete, &PyType_Type, &span_type, &tracer, &time_ns,
-            &PyDict_Type, &untraced, &forget, &PyDict_Type, &active, &series_for, &failed,
-            &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
+            args, kwargs, "OOOOpOO!O!OO!O!OOOO!OO!OOO!O!:CommandHook", keywords, &original,
+            &traced, &runtime, &rt, &interaction, &describe, &PyDict_Type, &kinds, &PyTuple_Type,
+            &default_kind, &autocomplete, &PyType_Type, &span_type, &PyType_Type, &standin,
+            &current, &tracer, &time_ns, &PyDict_Type, &untraced, &forget, &PyDict_Type, &active,
+            &series_for, &failed, &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)standin, (PyTypeObject *)span_type)) {
+        PyErr_SetString(PyExc_TypeError, "standin must be a subclass of span_type");
         return NULL;
     }
     if (PyTuple_GET_SIZE(default_kind) != 3) {
@@ -2655,17 +2752,19 @@ command_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     {
-        PyObject *values[16] = {
+        PyObject *values[18] = {
             original, traced, runtime, rt, describe, kinds, default_kind, autocomplete,
-            span_type, tracer, time_ns, untraced, forget, active, series_for, failed,
+            span_type, standin, current, tracer, time_ns, untraced, forget, active, series_for,
+            failed,
         };
-        PyObject **fields[16] = {
+        PyObject **fields[18] = {
             &self->original, &self->traced, &self->runtime, &self->rt, &self->describe,
             &self->kinds, &self->default_kind, &self->autocomplete,
-            (PyObject **)&self->span_type, &self->tracer, &self->time_ns, &self->untraced,
-            &self->forget, &self->active, &self->series_for, &self->failed,
+            (PyObject **)&self->span_type, (PyObject **)&self->standin, &self->current,
+            &self->tracer, &self->time_ns, &self->untraced, &self->forget, &self->active,
+            &self->series_for, &self->failed,
         };
-        for (i = 0; i < 16; i++) {
+        for (i = 0; i < 18; i++) {
             Py_INCREF(values[i]);
             *fields[i] = values[i];
         }
@@ -2686,6 +2785,8 @@ command_hook_traverse(CommandHook *self, visitproc visit, void *arg)
     Py_VISIT(self->default_kind);
     Py_VISIT(self->autocomplete);
     Py_VISIT(self->span_type);
+    Py_VISIT(self->standin);
+    Py_VISIT(self->current);
     Py_VISIT(self->tracer);
     Py_VISIT(self->time_ns);
     Py_VISIT(self->untraced);
@@ -2711,6 +2812,8 @@ command_hook_clear(CommandHook *self)
     Py_CLEAR(self->default_kind);
     Py_CLEAR(self->autocomplete);
     Py_CLEAR(self->span_type);
+    Py_CLEAR(self->standin);
+    Py_CLEAR(self->current);
     Py_CLEAR(self->tracer);
     Py_CLEAR(self->time_ns);
     Py_CLEAR(self->untraced);
@@ -2737,13 +2840,14 @@ static PyTypeObject CommandHook_Type = {
     .tp_name = "discord_otel._gateway_speedups.CommandHook",
     .tp_doc = PyDoc_STR(
         "CommandHook(original, traced, runtime, rt, interaction, describe, kinds, "
-        "default_kind, autocomplete, span_type, tracer, time_ns, untraced, forget, active, "
-        "series_for, failed, bounds, series_type)\n\n"
+        "default_kind, autocomplete, span_type, standin, current, tracer, time_ns, untraced, "
+        "forget, active, series_for, failed, bounds, series_type)\n\n"
         "BotBase.invoke (or CommandTree._call, with interaction) while nothing is traced: "
         "the original's coroutine awaited and timed by a coroutine written in C, its "
         "handler span in untraced[current task] while it runs and counted in active by "
         "kind; a success goes into series_for(name, kind), a failure to failed(span, name, "
-        "kind, error, duration). While rt.tracing, or when runtime.active is not rt, the "
+        "kind, error, duration). While rt.tracing (unless current holds a sampled-out span: "
+        "the handler's is then a standin under it), or when runtime.active is not rt, the "
         "call is traced(...)'s."),
     .tp_basicsize = sizeof(CommandHook),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
@@ -3011,6 +3115,7 @@ PyInit__gateway_speedups(void)
     INTERN(str_command, "command");
     INTERN(str_cs_command, "_cs_command");
     INTERN(str_command_failed, "command_failed");
+    INTERN(str_invoked_with, "invoked_with");
     INTERN(str_type, "type");
     INTERN(str_headers, "headers");
     INTERN(str_get, "get");

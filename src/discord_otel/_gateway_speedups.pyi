@@ -69,8 +69,10 @@ class RestHook:
     (``attempts``, ``status``, ``template``, ``span``, for json_or_text); a
     success goes into ``series_for(method, template, status)``, an interaction
     callback (``callback``) to ``acknowledged(route)``, anything else to
-    ``finished(route, call, error, duration)``. While ``rt.tracing``, or when
-    ``runtime.active`` is not ``rt``, the call is ``traced(...)``'s. The client's
+    ``finished(route, call, error, duration)``. While ``rt.tracing`` (unless
+    ``current`` holds a sampled-out span and ``otel_current()`` is
+    ``proxy_context``: a dropped event's call), or when ``runtime.active`` is not
+    ``rt``, the call is ``traced(...)``'s. The client's
     ``session_attribute``, when not the last session seen, goes to
     ``session_seen`` (None: not looked at)."""
 
@@ -87,6 +89,9 @@ class RestHook:
         session_seen: Callable[[Any], Any] | None,
         callback: str,
         session_attribute: str,
+        current: ContextVar[Any],
+        otel_current: Callable[[], Any],
+        proxy_context: Any,
         bounds: tuple[float, ...],
         series_type: type,
     ) -> None: ...
@@ -109,3 +114,41 @@ class AttemptObserver:
         rate_limited: Callable[[Any, Any, Any], Any],
     ) -> None: ...
     def __call__(self, response: Any) -> Any: ...
+
+class CommandHook:
+    """``BotBase.invoke`` (or ``CommandTree._call``, with ``interaction``) while
+    nothing is traced (binds like a method): the original's coroutine awaited and
+    timed by a coroutine written in C. Its handler span (a ``span_type``, or a
+    ``standin`` under a dropped event's span in ``current`` while tracing) is in
+    ``untraced[current_task()]`` while it runs and counted in ``active`` by kind;
+    the command is described as ``(name, kind, attributes)`` by ``describe``
+    (interactions begin as ``kinds[data["type"]]`` or ``default_kind``). A success
+    goes into ``series_for(name, kind)``, a failure to ``failed(span, name, kind,
+    error, duration)``; any other call is ``traced(...)``'s."""
+
+    def __init__(
+        self,
+        original: Callable[..., Any],
+        traced: Callable[..., Any],
+        runtime: Any,
+        rt: Any,
+        interaction: bool,
+        describe: Callable[[Any], tuple[str, str, dict[str, Any]]],
+        kinds: dict[int, tuple[str, str, dict[str, Any]]],
+        default_kind: tuple[str, str, dict[str, Any]],
+        autocomplete: Any,
+        span_type: type,
+        standin: type,
+        current: ContextVar[Any],
+        tracer: Any,
+        time_ns: Callable[[], int],
+        untraced: dict[Any, Any],
+        forget: Callable[[], Any],
+        active: dict[str, int],
+        series_for: Callable[[str, str], Any],
+        failed: Callable[[Any, str, str, BaseException | None, float], Any],
+        bounds: tuple[float, ...],
+        series_type: type,
+    ) -> None: ...
+    def __call__(self, client: Any, subject: Any) -> Any: ...
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...

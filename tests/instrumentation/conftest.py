@@ -24,6 +24,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from discord_otel.config import DiscordOtelSettings
 from discord_otel.instrumentation import DiscordInstrumentor
@@ -150,6 +151,14 @@ def gateway_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
         pytest.skip("discord_otel._gateway_speedups is not built here")
     monkeypatch.setattr(gateway, "speedups", built if request.param == "compiled" else None)
     return str(request.param)
+
+
+def every_event_dropped(telemetry: Telemetry) -> TracerProvider:
+    """A tracer provider whose sampler drops every trace as its root begins (what
+    a low ratio does to most events): nothing below a dropped event is traced."""
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+    provider.add_span_processor(SimpleSpanProcessor(telemetry.exporter))
+    return provider
 
 
 @pytest.fixture

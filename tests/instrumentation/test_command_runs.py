@@ -1,8 +1,9 @@
-"""Commands while nothing is traced: the Python hooks (``commands._invoke``,
-``app_commands._call``) against the compiled one (``_gateway_speedups.CommandHook``),
-through a real bot against the simulator -- every kind of command, succeeding and
-failing, each in ``discord.command.duration`` under the same name, type, outcome and
-error type, ``discord.command.active`` back to zero, and nothing left behind."""
+"""Commands while nothing is traced (metrics only, or under events whose traces the
+sampler dropped): the Python hooks (``commands._invoke``, ``app_commands._call``)
+against the compiled one (``_gateway_speedups.CommandHook``), through a real bot
+against the simulator -- every kind of command, succeeding and failing, each in
+``discord.command.duration`` under the same name, type, outcome and error type,
+``discord.command.active`` back to zero, no span, and nothing left behind."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 from opentelemetry.trace import NoOpTracerProvider
-from tests.instrumentation.conftest import Telemetry, reinstrument, running_bot
+from tests.instrumentation.conftest import (
+    Telemetry,
+    every_event_dropped,
+    reinstrument,
+    running_bot,
+)
 
 from discord_otel import set_discord_context
 from discord_otel.instrumentation import handlers
@@ -38,14 +44,18 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def implementation(telemetry: Telemetry, gateway_parser: str) -> Iterator[str]:
-    """Metrics only (no tracer), with the Python or the compiled hooks."""
-    reinstrument(telemetry, NoOpTracerProvider())
+@pytest.fixture(params=["metrics only", "every event dropped"])
+def implementation(
+    request: pytest.FixtureRequest, telemetry: Telemetry, gateway_parser: str
+) -> Iterator[str]:
+    """Metrics only (no tracer) or every trace dropped as it begins, with the Python
+    or the compiled hooks."""
+    dropped = request.param == "every event dropped"
+    reinstrument(telemetry, every_event_dropped(telemetry) if dropped else NoOpTracerProvider())
     for owner, name in ((commands.bot.BotBase, "invoke"), (app_commands.CommandTree, "_call")):
         installed = vars(owner)[name]
         assert (type(installed).__name__ == "CommandHook") == (gateway_parser == "compiled")
-    yield gateway_parser
+    yield str(request.param)
     telemetry.uninstrument()
 
 
@@ -101,8 +111,11 @@ async def test_every_kind_of_command(telemetry: Telemetry, implementation: str) 
         await telemetry.settle(lambda: runs(telemetry).total() >= sum(EXPECTED.values()))
         metrics = telemetry.metrics()
     assert runs(telemetry) == EXPECTED
-    # set_discord_context() inside an untraced command names it
-    assert contexts == [{"discord.command.name": "whoami"}]
+    # set_discord_context() inside an untraced command names it; under a dropped
+    # event, the event's guild and channel come with it
+    (context,) = contexts
+    assert context["discord.command.name"] == "whoami"
+    assert ("discord.channel.id" in context) == (implementation == "every event dropped")
     active = metrics["discord.command.active"].data.data_points
     assert {dict(p.attributes)["discord.command.type"]: p.value for p in active} == {
         "prefix": 0,
@@ -112,3 +125,4 @@ async def test_every_kind_of_command(telemetry: Telemetry, implementation: str) 
         "message": 0,
     }
     assert handlers._untraced == {}  # nothing kept once the commands are over
+    assert telemetry.spans() == []

@@ -15,7 +15,13 @@ import discord
 import discord.http
 import pytest
 from opentelemetry.trace import NoOpTracerProvider
-from tests.instrumentation.conftest import Telemetry, finished_task, reinstrument, running_bot
+from tests.instrumentation.conftest import (
+    Telemetry,
+    every_event_dropped,
+    finished_task,
+    reinstrument,
+    running_bot,
+)
 
 from discord_otel.instrumentation import rest
 
@@ -238,9 +244,15 @@ async def test_the_coroutine_protocol(telemetry: Telemetry, implementation: str)
     assert series == {repr(_series(200)): 1, repr(_series(200, "GeneratorExit")): 1}
 
 
-async def test_calls_through_a_real_bot(telemetry: Telemetry, implementation: str) -> None:
+@pytest.mark.parametrize("tracing", ["metrics only", "every event dropped"])
+async def test_calls_through_a_real_bot(
+    telemetry: Telemetry, implementation: str, tracing: str
+) -> None:
     """A bot's replies, a rate-limited one, a call that fails and an interaction's
-    callback, metrics only: each in its series, the interaction acknowledged."""
+    callback, metrics only or under dropped events: each in its series, the
+    interaction acknowledged, no span."""
+    if tracing == "every event dropped":
+        reinstrument(telemetry, every_event_dropped(telemetry))
     async with running_bot() as harness:
 
         @harness.bot.command()
@@ -275,3 +287,4 @@ async def test_calls_through_a_real_bot(telemetry: Telemetry, implementation: st
     (ack,) = metrics["discord.interaction.ack.duration"].data.data_points
     assert ack.count == 1
     assert rest._calls == {}
+    assert telemetry.spans() == []

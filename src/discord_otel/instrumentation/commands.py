@@ -31,13 +31,14 @@ from discord_otel.instrumentation import gateway, handlers, recording, runtime
 from discord_otel.instrumentation.handlers import (
     Handler,
     HandlerSpan,
+    SampledOutHandlerSpan,
     error_argument_recorder,
 )
 from discord_otel.instrumentation.metrics import FastHistogram, _Series
 from discord_otel.instrumentation.patching import Patcher
 from discord_otel.instrumentation.recording import NON_RECORDING_TYPES, RecordingSpan
 from discord_otel.instrumentation.safety import report
-from discord_otel.instrumentation.spans import DiscordSpan, error_type
+from discord_otel.instrumentation.spans import CURRENT, DiscordSpan, error_type
 
 _series_cache: dict[tuple[Any, ...], _Series] = {}
 
@@ -286,8 +287,9 @@ def command_hook(
     kinds: dict[int, Description] | None = None,
     default_kind: Description | None = None,
 ) -> Callable[..., Any]:
-    """The compiled hook for ``original`` where built (untraced commands are timed
-    by a coroutine written in C; the rest go to ``traced``), else ``traced``."""
+    """The compiled hook for ``original`` where built (untraced commands, and those
+    under a dropped event, are timed by a coroutine written in C; the rest go to
+    ``traced``), else ``traced``."""
     rt = runtime.active
     fast = gateway.compiled(
         rt,
@@ -303,6 +305,8 @@ def command_hook(
             default_kind or description(semconv.UNKNOWN_COMMAND, semconv.COMMAND_TYPE_SLASH),
             discord.InteractionType.autocomplete,
             HandlerSpan,
+            SampledOutHandlerSpan,
+            CURRENT,
             rt.tracer,  # type: ignore[union-attr]
             time.time_ns,
             handlers._untraced,

@@ -428,8 +428,9 @@ def _session_seen(session: Any) -> None:
 
 
 def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Callable[..., Any]:
-    """The compiled hook where built (untraced calls are timed by a coroutine
-    written in C; traced ones go to the Python hook), else the Python hook."""
+    """The compiled hook where built (untraced calls, and those under a dropped
+    event, are timed by a coroutine written in C; traced ones go to the Python
+    hook), else the Python hook."""
     hook = _request_hook(original, own_session)
     rt = runtime.active
     fast = gateway.compiled(
@@ -447,6 +448,9 @@ def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Cal
             _session_seen if own_session else None,
             INTERACTION_CALLBACK,
             "_HTTPClient__session",
+            CURRENT,
+            otel_current,
+            PROXY_CONTEXT,
             rt.instruments.rest_duration.bounds,  # type: ignore[union-attr]
             _Series,
         ),
