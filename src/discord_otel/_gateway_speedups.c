@@ -2642,13 +2642,18 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *active, *subject, *begun, *coro, *parent = NULL;
     CommandRun *run;
-    int handing = delegated(self->runtime, self->rt, &active);
+    int handing;
 
+    /* first: a plain message, on every message of a bot, is the original's in
+     * every mode */
+    if (nargs == 2 && kwnames == NULL && is_no_command(self, args[1])) {
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    }
+    handing = delegated(self->runtime, self->rt, &active);
     if (handing == HOOK_ERROR) {
         return NULL;
     }
-    if (handing == HOOK_ORIGINAL
-        || (nargs == 2 && kwnames == NULL && is_no_command(self, args[1]))) {
+    if (handing == HOOK_ORIGINAL) {
         return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
     }
     if (handing == HOOK_TRACING) { /* ours only under a dropped event: never exported */
