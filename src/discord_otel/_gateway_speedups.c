@@ -2266,6 +2266,7 @@ typedef struct {
     PyObject *time_ns;
     PyObject *untraced;     /* dict: task -> its untraced handler span */
     PyObject *forget;       /* forget(): drop the spans of finished tasks from untraced */
+    Py_ssize_t untraced_limit; /* untraced's size at which forget() is called */
     PyObject *active;       /* dict: kind -> commands running */
     PyObject *series_for;   /* series_for(name, kind) */
     PyObject *failed;       /* failed(span, name, kind, error, duration) */
@@ -2409,7 +2410,7 @@ command_begin(TimedRun *base)
 
     self->span = new_handler_span(hook, self->begun, self->parent);
     if (self->span != NULL && count_active(hook, PyTuple_GET_ITEM(self->begun, 1), 1) == 0) {
-        if (PyDict_GET_SIZE(hook->untraced) >= MAX_DESCRIBED) {
+        if (PyDict_GET_SIZE(hook->untraced) >= hook->untraced_limit) {
             outcome = PyObject_CallNoArgs(hook->forget);
             Py_XDECREF(outcome);
         }
@@ -2712,22 +2713,24 @@ command_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {
         "original", "traced", "runtime", "rt", "interaction", "describe", "kinds",
         "default_kind", "autocomplete", "span_type", "standin", "current", "tracer", "time_ns",
-        "untraced", "forget", "active", "series_for", "failed", "bounds", "series_type", NULL,
+        "untraced", "forget", "untraced_limit", "active", "series_for", "failed", "bounds",
+        "series_type", NULL,
     };
     PyObject *original, *traced, *runtime, *rt, *describe, *kinds, *default_kind, *autocomplete;
     PyObject *span_type, *standin, *current, *tracer, *time_ns, *untraced, *forget, *active;
     PyObject *series_for, *failed;
     PyObject *bounds, *series_type;
     int interaction;
+    Py_ssize_t untraced_limit, i;
     CommandHook *self;
-    Py_ssize_t i;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOpOO!O!OO!O!OOOO!OO!OOO!O!:CommandHook", keywords, &original,
+            args, kwargs, "OOOOpOO!O!OO!O!OOOO!OnO!OOO!O!:CommandHook", keywords, &original,
             &traced, &runtime, &rt, &interaction, &describe, &PyDict_Type, &kinds, &PyTuple_Type,
             &default_kind, &autocomplete, &PyType_Type, &span_type, &PyType_Type, &standin,
-            &current, &tracer, &time_ns, &PyDict_Type, &untraced, &forget, &PyDict_Type, &active,
-            &series_for, &failed, &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
+            &current, &tracer, &time_ns, &PyDict_Type, &untraced, &forget, &untraced_limit,
+            &PyDict_Type, &active, &series_for, &failed, &PyTuple_Type, &bounds, &PyType_Type,
+            &series_type)) {
         return NULL;
     }
     if (!PyType_IsSubtype((PyTypeObject *)standin, (PyTypeObject *)span_type)) {
@@ -2744,6 +2747,7 @@ command_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     self->vectorcall = (vectorcallfunc)command_hook_call;
     self->interaction = interaction;
+    self->untraced_limit = untraced_limit;
     for (i = 0; i < HSLOTS; i++) {
         if (slot_offset((PyTypeObject *)span_type, handler_slot_names[i], &self->span_offsets[i])
             < 0) {
@@ -2846,7 +2850,7 @@ static PyTypeObject CommandHook_Type = {
     .tp_doc = PyDoc_STR(
         "CommandHook(original, traced, runtime, rt, interaction, describe, kinds, "
         "default_kind, autocomplete, span_type, standin, current, tracer, time_ns, untraced, "
-        "forget, active, series_for, failed, bounds, series_type)\n\n"
+        "forget, untraced_limit, active, series_for, failed, bounds, series_type)\n\n"
         "BotBase.invoke (or CommandTree._call, with interaction) while nothing is traced: "
         "the original's coroutine awaited and timed by a coroutine written in C, its "
         "handler span in untraced[current task] while it runs and counted in active by "

@@ -144,6 +144,7 @@ class CommandHook:
         time_ns: Callable[[], int],
         untraced: dict[Any, Any],
         forget: Callable[[], Any],
+        untraced_limit: int,
         active: dict[str, int],
         series_for: Callable[[str, str], Any],
         failed: Callable[[Any, str, str, BaseException | None, float], Any],

@@ -311,6 +311,7 @@ def command_hook(
             time.time_ns,
             handlers._untraced,
             handlers._forget_finished_tasks,
+            handlers._MAX_UNTRACED,
             rt.instruments.command_active,  # type: ignore[union-attr]
             _success_series,
             _untraced_failure,
