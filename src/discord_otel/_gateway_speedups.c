@@ -1618,6 +1618,185 @@ static PyTypeObject ListenerRunner_Type = {
     .tp_call = PyVectorcall_Call,
 };
 
+/* ---- listener scheduling --------------------------------------------------
+ *
+ * ListenerScheduler stands in for discord.Client._schedule_event (a method: it
+ * binds like a function) and does what discord.py's does --
+ *
+ *     wrapped = self._run_event(coro, event_name, *args, **kwargs)
+ *     return self.loop.create_task(wrapped, name=f'discord.py: {event_name}')
+ *
+ * -- without its interpreter frame, the two copies of the star arguments and
+ * the f-string per listener: the task names are kept per event name. The
+ * ``_run_event`` called is the client's own (ListenerRunner, or whatever a
+ * subclass put there), looked up per call as discord.py does. A call not as
+ * dispatch makes it (fewer than three positional arguments) goes to the
+ * original. */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *original; /* discord.py's _schedule_event */
+    PyObject *names;    /* dict: event name (str) -> task name */
+} ListenerScheduler;
+
+static PyObject *str_run_event;
+static PyObject *str_loop;
+static PyObject *str_create_task;
+static PyObject *task_name_prefix; /* "discord.py: " */
+static PyObject *name_keyword;     /* ("name",) */
+
+#define MAX_TASK_NAMES 10000 /* event names come from code, but stay bounded */
+
+static PyObject *
+cached_task_name(ListenerScheduler *self, PyObject *event_name)
+{
+    /* f'discord.py: {event_name}' for a str (a new reference), kept per name */
+    PyObject *name = PyDict_GetItemWithError(self->names, event_name);
+
+    if (name != NULL) {
+        Py_INCREF(name);
+        return name;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    name = PyUnicode_Concat(task_name_prefix, event_name);
+    if (name != NULL && PyDict_GET_SIZE(self->names) < MAX_TASK_NAMES
+        && PyDict_SetItem(self->names, event_name, name) < 0) {
+        Py_CLEAR(name);
+    }
+    return name;
+}
+
+static PyObject *
+schedule_task(ListenerScheduler *self, PyObject *client, PyObject *event_name,
+              PyObject *wrapped)
+{
+    /* client.loop.create_task(wrapped, name=f'discord.py: {event_name}'), in
+     * the f-string's order: the loop and its method before the name */
+    PyObject *loop, *create_task, *name, *task, *call[3];
+
+    loop = PyObject_GetAttr(client, str_loop);
+    if (loop == NULL) {
+        return NULL;
+    }
+    if (PyUnicode_CheckExact(event_name)) { /* formatting a str cannot fail */
+        name = cached_task_name(self, event_name);
+        call[0] = loop;
+        call[1] = wrapped;
+        call[2] = name;
+        task = name == NULL ? NULL
+                            : PyObject_VectorcallMethod(str_create_task, call, 2, name_keyword);
+        Py_XDECREF(name);
+        Py_DECREF(loop);
+        return task;
+    }
+    create_task = PyObject_GetAttr(loop, str_create_task);
+    Py_DECREF(loop);
+    if (create_task == NULL) {
+        return NULL;
+    }
+    name = PyObject_Format(event_name, NULL);
+    if (name != NULL) {
+        Py_SETREF(name, PyUnicode_Concat(task_name_prefix, name));
+    }
+    call[1] = wrapped;
+    call[2] = name;
+    task = name == NULL ? NULL
+                        : PyObject_Vectorcall(create_task, &call[1], 1, name_keyword);
+    Py_XDECREF(name);
+    Py_DECREF(create_task);
+    return task;
+}
+
+static PyObject *
+scheduler_call(ListenerScheduler *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *wrapped, *task;
+
+    if (PyVectorcall_NARGS(nargsf) < 3) {
+        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+    }
+    /* self._run_event(coro, event_name, *args, **kwargs): args[0] is self */
+    wrapped = PyObject_VectorcallMethod(str_run_event, args, nargsf, kwnames);
+    if (wrapped == NULL) {
+        return NULL;
+    }
+    task = schedule_task(self, args[0], args[2], wrapped);
+    Py_DECREF(wrapped);
+    return task;
+}
+
+static PyObject *
+scheduler_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"original", NULL};
+    PyObject *original;
+    ListenerScheduler *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:ListenerScheduler", keywords, &original)) {
+        return NULL;
+    }
+    self = (ListenerScheduler *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = (vectorcallfunc)scheduler_call;
+    if ((self->names = PyDict_New()) == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(original);
+    self->original = original;
+    return (PyObject *)self;
+}
+
+static int
+scheduler_traverse(ListenerScheduler *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->original);
+    Py_VISIT(self->names);
+    return 0;
+}
+
+static int
+scheduler_clear(ListenerScheduler *self)
+{
+    Py_CLEAR(self->original);
+    Py_CLEAR(self->names);
+    return 0;
+}
+
+static void
+scheduler_dealloc(ListenerScheduler *self)
+{
+    PyObject_GC_UnTrack(self);
+    scheduler_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject ListenerScheduler_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._gateway_speedups.ListenerScheduler",
+    .tp_doc = PyDoc_STR(
+        "ListenerScheduler(original)\n\n"
+        "discord.Client._schedule_event without an interpreter frame: "
+        "self.loop.create_task(self._run_event(coro, event_name, *args, **kwargs), "
+        "name=f'discord.py: {event_name}'), the task names kept per event name. A call "
+        "with fewer than three positional arguments goes to original."),
+    .tp_basicsize = sizeof(ListenerScheduler),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_new = scheduler_new,
+    .tp_dealloc = (destructor)scheduler_dealloc,
+    .tp_traverse = (traverseproc)scheduler_traverse,
+    .tp_clear = (inquiry)scheduler_clear,
+    .tp_descr_get = method_get,
+    .tp_vectorcall_offset = offsetof(ListenerScheduler, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
 /* ---- REST calls -----------------------------------------------------------
  *
  * RestHook stands in for HTTPClient.request and AsyncWebhookAdapter.request (a
@@ -3129,6 +3308,18 @@ PyInit__gateway_speedups(void)
     INTERN(str_headers, "headers");
     INTERN(str_get, "get");
     INTERN(str_remaining_header, "X-Ratelimit-Remaining");
+    INTERN(str_run_event, "_run_event");
+    INTERN(str_loop, "loop");
+    INTERN(str_create_task, "create_task");
+    INTERN(task_name_prefix, "discord.py: ");
+    {
+        PyObject *name = PyUnicode_InternFromString("name");
+        name_keyword = name == NULL ? NULL : PyTuple_Pack(1, name);
+        Py_XDECREF(name);
+        if (name_keyword == NULL) {
+            return NULL;
+        }
+    }
     {
         PyObject *asyncio = PyImport_ImportModule("_asyncio");
         if (asyncio == NULL) {
@@ -3171,6 +3362,7 @@ PyInit__gateway_speedups(void)
     if (add_type(module, "GatewayParser", &GatewayParser_Type) < 0
         || add_type(module, "CountingParser", &CountingParser_Type) < 0
         || add_type(module, "ListenerRunner", &ListenerRunner_Type) < 0
+        || add_type(module, "ListenerScheduler", &ListenerScheduler_Type) < 0
         || add_type(module, "RestHook", &RestHook_Type) < 0
         || add_type(module, "AttemptObserver", &AttemptObserver_Type) < 0
         || add_type(module, "CommandHook", &CommandHook_Type) < 0

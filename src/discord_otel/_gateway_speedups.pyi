@@ -62,6 +62,18 @@ class ListenerRunner:
     ) -> Any: ...
     def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
 
+class ListenerScheduler:
+    """``discord.Client._schedule_event`` without an interpreter frame (binds like a
+    method): ``self.loop.create_task(self._run_event(coro, event_name, *args,
+    **kwargs), name=f"discord.py: {event_name}")``, the task names kept per event
+    name. A call with fewer than three positional arguments goes to ``original``."""
+
+    def __init__(self, original: Callable[..., Any]) -> None: ...
+    def __call__(
+        self, client: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any
+    ) -> Any: ...
+    def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
+
 class RestHook:
     """``HTTPClient.request`` (or the webhook adapter's) while nothing is traced
     (binds like a method): the original's coroutine awaited and timed by a

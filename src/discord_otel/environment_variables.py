@@ -46,8 +46,8 @@ collector's scans (``gc.freeze()``), so they don't slow every collection."""
 OTEL_PYTHON_DISCORD_COMPILED: Final = "OTEL_PYTHON_DISCORD_COMPILED"
 """``false`` to run the pure-Python code only, even where the install built the
 compiled halves (``discord_otel._otlp_speedups``: the OTLP span encoder;
-``discord_otel._gateway_speedups``: the gateway parsers, listener runs, and
-untraced commands and REST calls)."""
+``discord_otel._gateway_speedups``: the gateway parsers, listener scheduling and
+runs, and untraced commands and REST calls)."""
 
 DISCORD_OTEL_SIMULATOR_URL: Final = "DISCORD_OTEL_SIMULATOR_URL"
 """Set by ``discord-otel simulate`` for its child: the simulator's base URL.

@@ -142,8 +142,9 @@ async def finished_task(
 def gateway_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Which half the test's bot gets, the compiled one
     (``discord_otel._gateway_speedups``) or Python's: for its gateway parsers (built
-    per connection), its listener runs (``_run_event``) and its untraced REST calls
-    (``HTTPClient.request``), the last two chosen as the instrumentation starts."""
+    per connection), its listener runs (``_run_event``, ``_schedule_event``), its
+    untraced commands and REST calls (``BotBase.invoke``, ``HTTPClient.request``), all
+    but the first chosen as the instrumentation starts."""
     from discord_otel.instrumentation import gateway
 
     built = gateway._load_speedups()

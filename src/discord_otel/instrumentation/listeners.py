@@ -13,7 +13,11 @@ Where the install compiled it, ``_run_event`` is ``_gateway_speedups.ListenerRun
 the same run as a coroutine object written in C, with no interpreter frame --
 cheaper than discord.py's own ``_run_event`` -- which hands the runs that get a
 span (tracing on, the event not sampled out) to :func:`_run_event`. Tests hold
-both to discord.py's ``_run_event``, scenario by scenario.
+both to discord.py's ``_run_event``, scenario by scenario. ``_schedule_event``,
+which calls ``_run_event`` and makes the task, is then compiled too
+(``ListenerScheduler``: discord.py's, without its frame, its copies of the star
+arguments and its f-string per listener): with both, a listener run costs fewer
+instructions than without the instrumentation.
 """
 
 from __future__ import annotations
@@ -300,6 +304,13 @@ def instrument(patcher: Patcher) -> None:
     if rt is not None:
         rt.on_tracing_change.append(refresh)
     patcher.replace(discord.Client, "_run_event", _chosen_run_event())
+    scheduler = gateway.compiled(
+        rt,
+        "compiled listener scheduler",
+        lambda built: built.ListenerScheduler(vars(discord.Client)["_schedule_event"]),
+    )
+    if scheduler is not None:
+        patcher.replace(discord.Client, "_schedule_event", scheduler)
 
 
 def uninstrument() -> None:
