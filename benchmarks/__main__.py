@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.span_census:
         return span_census(args, sizes, workloads, workdir)
+    compiled = harness.compile_bytecode()
+    if compiled:
+        print(f"benchmarks: byte-compiled {compiled} stale or missing .pyc files", flush=True)
     began = time.time()
     load_before = harness._load()
     busy_before = _cpu_accounting()

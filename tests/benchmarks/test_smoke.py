@@ -159,3 +159,19 @@ def test_instruction_counts_of_a_mode_without_hooks_match_the_bot_alone(tmp_path
     # distro's gc.freeze() can make SDK disabled a little the cheaper).
     assert abs(disabled - baseline) <= 0.03 * baseline
     assert "| OTEL_SDK_DISABLED=true | 0.9" in text or "| OTEL_SDK_DISABLED=true | 1.0" in text
+
+
+def test_the_bot_starts_from_bytecode() -> None:
+    # what a wheel installed by pip has: a current .pyc beside every module, also where
+    # PYTHONDONTWRITEBYTECODE kept imports from writing them (an editable install)
+    harness.compile_bytecode()
+    spec = importlib.util.find_spec("discord_otel")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    sources = [p for root in spec.submodule_search_locations for p in Path(root).rglob("*.py")]
+    assert len(sources) > 30
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        assert cached.exists(), source
+        assert cached.stat().st_mtime >= source.stat().st_mtime, source
+    assert harness.compile_bytecode() == 0  # nothing left to write
