@@ -161,6 +161,7 @@ class Bench:
         self.target = 0
         self.t0 = 0.0
         self.c0 = 0.0
+        self.usage0 = resource.getrusage(resource.RUSAGE_SELF)
         self.channel: Any = None
         self.pool: Any = None
         self.db_queries = 0
@@ -194,12 +195,14 @@ class Bench:
         self.count = self.done = self.db_queries = self.errors = 0
         self.gc0 = self.gc.snapshot()
         self.threads0 = _thread_cpu()
+        self.usage0 = resource.getrusage(resource.RUSAGE_SELF)
         self.c0 = time.process_time()
         self.t0 = time.perf_counter()
 
     async def finish(self) -> None:
         wall = time.perf_counter() - self.t0
         cpu = time.process_time() - self.c0
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         peak, current = _rss_kb()
         if getattr(self, "cprofile", None) is not None:
             self.cprofile.disable()
@@ -232,6 +235,13 @@ class Bench:
             "target": self.target,
             "wall": wall,
             "cpu": cpu,
+            # where CPU goes that instruction counts do not show: the kernel's
+            # share, page faults, and how often the threads were switched
+            "cpu_user": usage.ru_utime - self.usage0.ru_utime,
+            "cpu_sys": usage.ru_stime - self.usage0.ru_stime,
+            "minor_faults": usage.ru_minflt - self.usage0.ru_minflt,
+            "voluntary_switches": usage.ru_nvcsw - self.usage0.ru_nvcsw,
+            "involuntary_switches": usage.ru_nivcsw - self.usage0.ru_nivcsw,
             "count": self.count,
             "done": self.done,
             "db_queries": self.db_queries,
@@ -391,6 +401,8 @@ def build() -> tuple[commands.Bot, Bench]:
         if os.environ.get("BENCH_GC_FREEZE"):  # diagnosis: what gc.freeze() after start-up buys
             gc.collect()
             gc.freeze()
+        if os.environ.get("BENCH_SWITCH_INTERVAL"):  # diagnosis: GIL hand-offs to threads
+            sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
 
     bot.setup_hook = setup_hook  # type: ignore[method-assign]
     _attach_peer(bot)
