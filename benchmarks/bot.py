@@ -32,6 +32,8 @@ import random
 import resource
 import sys
 import time
+import tracemalloc
+from collections import Counter
 from typing import Any
 
 import discord
@@ -113,6 +115,24 @@ def _thread_cpu() -> dict[str, float]:
     return found
 
 
+def _allocation_site(obj: object) -> tuple[str, str]:
+    """(type, the last three frames that allocated it), as tracemalloc saw them."""
+    traceback = tracemalloc.get_object_traceback(obj)
+    if traceback is None:
+        return (type(obj).__qualname__, "?")
+    frames = [f"{_short(frame.filename)}:{frame.lineno}" for frame in traceback]
+    return (type(obj).__qualname__, " < ".join(frames))
+
+
+def _short(path: str) -> str:
+    """A module's path from its package (site-packages or the standard library)."""
+    _, found, tail = path.rpartition("site-packages/")
+    if found:
+        return tail
+    _, found, tail = path.rpartition("/lib/python3")
+    return tail.partition("/")[2] if found else path
+
+
 class _GcClock:
     """Time spent in the cyclic garbage collector (a callback per collection only)."""
 
@@ -121,7 +141,10 @@ class _GcClock:
         self.collections = 0
         self.full = 0  # generation-2 collections
         self.collected = 0  # objects freed by the cyclic GC (garbage in cycles)
+        # per generation: [collections, seconds, objects freed]
+        self.generations = [[0, 0.0, 0] for _ in range(3)]
         self._started = 0.0
+        self.sites: Counter[tuple[str, str]] | None = None
         gc.callbacks.append(self._callback)
 
     def snapshot(self) -> tuple[float, int, int, int]:
@@ -131,17 +154,23 @@ class _GcClock:
         # diagnosis: the objects of generation BENCH_GC_SAMPLE (0 or 1) as it is collected
         sampled = os.environ.get("BENCH_GC_SAMPLE")
         if phase == "start" and sampled and info.get("generation") == int(sampled):
-            from collections import Counter
-
-            sample = getattr(self, "sample", None)
+            sample: Counter[str] | None = getattr(self, "sample", None)
             if sample is None:
                 sample = self.sample = Counter()
-            sample.update(type(o).__qualname__ for o in gc.get_objects(generation=int(sampled)))
+            young = gc.get_objects(generation=int(sampled))
+            sample.update(type(o).__qualname__ for o in young)
+            if self.sites is not None:  # BENCH_GC_SITES: where each was allocated
+                self.sites.update(_allocation_site(o) for o in young)
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.seconds += time.perf_counter() - self._started
+            took = time.perf_counter() - self._started
+            self.seconds += took
             self.collections += 1
+            generation = self.generations[info.get("generation", 2)]
+            generation[0] += 1
+            generation[1] += took
+            generation[2] += info.get("collected", 0)
             self.full += info.get("generation") == 2
             self.collected += info.get("collected", 0)
 
@@ -194,6 +223,10 @@ class Bench:
             self.profiler.start()
         self.count = self.done = self.db_queries = self.errors = 0
         self.gc0 = self.gc.snapshot()
+        self.gc.generations = [[0, 0.0, 0] for _ in range(3)]
+        if os.environ.get("BENCH_GC_SITES") and os.environ.get("BENCH_GC_SAMPLE"):
+            tracemalloc.start(3)  # slows the run: for where, not how long
+            self.gc.sites = Counter()
         self.threads0 = _thread_cpu()
         self.usage0 = resource.getrusage(resource.RUSAGE_SELF)
         self.c0 = time.process_time()
@@ -225,7 +258,7 @@ class Bench:
                 handle.write(self.profiler.output_text(unicode=False, color=False, show_all=True))
             self.profiler = None
         threads1 = _thread_cpu()
-        result = {
+        result: dict[str, Any] = {
             "thread_cpu": {
                 name: round(cpu - self.threads0.get(name, 0.0), 3)
                 for name, cpu in threads1.items()
@@ -251,6 +284,7 @@ class Bench:
             "gc_full": self.gc.full - self.gc0[2],
             "gc_collected": self.gc.collected - self.gc0[3],
             "gc_objects": len(gc.get_objects()),
+            "gc_generations": self.gc.generations,
             "rss_peak_kb": peak,
             "rss_kb": current,
             "instrumented": _instrumented(),
@@ -261,9 +295,10 @@ class Bench:
             if sample is not None:
                 result["gc_sample"] = sample.most_common(30)
                 sample.clear()
+            if self.gc.sites is not None:
+                result["gc_sites"] = [[*site, n] for site, n in self.gc.sites.most_common(100)]
+                self.gc.sites.clear()
         if os.environ.get("BENCH_CENSUS"):  # diagnosis: which objects the GC tracks
-            from collections import Counter
-
             census = Counter(type(o).__qualname__ for o in gc.get_objects())
             result["census"] = census.most_common(25)
             gc.set_debug(gc.DEBUG_SAVEALL)  # what is garbage in cycles, waiting for the GC
