@@ -1283,17 +1283,38 @@ method_get(PyObject *self, PyObject *instance, PyObject *owner)
  *
  * While tracing, a run whose parent (current.get() as the listener is
  * scheduled, i.e. the event's span the task's context copies) is not a
- * sampled-out stand-in goes to traced(client, coro, event_name, ...) instead:
- * the Python _run_event with its span. */
+ * sampled-out stand-in gets a span: a deferred one (a span_type, which is
+ * spans.DiscordSpan) made here as the run starts and held in ``current`` while
+ * it runs, as the Python _run_event does. Its end, where nothing materialised
+ * it, is a timestamp and the variable's reset; otherwise, and when the run
+ * failed, leave(span, token, None) -- the Python _run_event's own end -- ends
+ * it. Where there is no span_for (or the OpenTelemetry context holds a span of
+ * the bot's own, not the proxy) such a run goes to traced(client, coro,
+ * event_name, ...) instead: the Python _run_event with its span. */
+
+enum { LSLOT_TRACER, LSLOT_NAME, LSLOT_ATTRIBUTES, LSLOT_START_NS, LSLOT_REAL, LSLOT_END_NS,
+       LSLOT_ERROR, LSLOT_PARENT, LSLOTS };
+static const char *listener_slot_names[LSLOTS] = {
+    "tracer", "name", "attributes", "start_ns", "real", "end_ns", "error", "parent",
+};
 
 typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     PyObject *series_for; /* series_for(event_name): the listener's series, or None */
-    PyObject *failed;     /* failed(event_name, exception, duration) */
+    PyObject *failed;     /* failed(event_name, exception, duration, span or None) */
     PyObject *traced;     /* the traced _run_event, or None when nothing is traced */
     PyObject *current;    /* spans.CURRENT */
     PyObject *series;     /* dict: event name -> series */
+    /* spans made here (NULL: traced runs go to ``traced``) */
+    PyObject *span_for;      /* span_for(event_name): (tracer, name, attributes), or None */
+    PyTypeObject *span_type; /* spans.DiscordSpan */
+    PyObject *otel_current;  /* the current OpenTelemetry context */
+    PyObject *proxy_context; /* spans.PROXY_CONTEXT */
+    PyObject *leave;         /* leave(span, token, None) */
+    PyObject *time_ns;       /* time.time_ns */
+    PyObject *parts;         /* dict: event name -> span_for's answer */
+    Py_ssize_t span_offsets[LSLOTS];
     SeriesLayout layout;
 } ListenerRunner;
 
@@ -1306,17 +1327,94 @@ typedef struct {
     PyObject *args;       /* tuple */
     PyObject *kwargs;     /* dict, or NULL */
     PyObject *series;     /* the listener's series, or NULL */
+    PyObject *parts;      /* (tracer, name, attributes) of its span, or NULL: no span */
+    PyObject *parent;     /* the span's parent (None: a root) */
+    PyObject *span;       /* the span while it is open, or NULL */
+    PyObject *token;      /* current's token for it */
 } ListenerRun;
 
 static PyTypeObject ListenerRun_Type;
 
 #define MAX_LISTENER_SERIES 10000 /* event names come from code, but stay bounded */
 
+static void
+listener_open_span(ListenerRun *self)
+{
+    /* The run's deferred span, current in the task's context (this runs as the
+     * task first steps the run). A span that cannot be made leaves the run
+     * untraced: the listener runs all the same. */
+    ListenerRunner *runner = self->runner;
+    const Py_ssize_t *offsets = runner->span_offsets;
+    PyObject *span, *start_ns;
+
+    start_ns = PyObject_CallNoArgs(runner->time_ns);
+    span = start_ns == NULL ? NULL : runner->span_type->tp_alloc(runner->span_type, 0);
+    if (span == NULL) {
+        Py_XDECREF(start_ns);
+        PyErr_Clear();
+        return;
+    }
+    set_slot(span, offsets[LSLOT_TRACER], PyTuple_GET_ITEM(self->parts, 0));
+    set_slot(span, offsets[LSLOT_NAME], PyTuple_GET_ITEM(self->parts, 1));
+    set_slot(span, offsets[LSLOT_ATTRIBUTES], PyTuple_GET_ITEM(self->parts, 2));
+    set_slot(span, offsets[LSLOT_START_NS], start_ns);
+    Py_DECREF(start_ns);
+    set_slot(span, offsets[LSLOT_REAL], Py_None);
+    set_slot(span, offsets[LSLOT_END_NS], Py_None);
+    set_slot(span, offsets[LSLOT_ERROR], Py_None);
+    set_slot(span, offsets[LSLOT_PARENT], self->parent);
+    self->token = PyContextVar_Set(runner->current, span);
+    if (self->token == NULL) {
+        PyErr_Clear();
+        Py_DECREF(span);
+        return;
+    }
+    self->span = span;
+}
+
+static void
+listener_close_span(ListenerRun *self)
+{
+    /* The run's span, if open, ended: where nothing materialised it and the run
+     * did not fail, a timestamp and current reset (the usual case); else by
+     * leave(span, token, None). Keeps the exception being raised, if any. */
+    ListenerRunner *runner = self->runner;
+    PyObject *span = self->span, *token = self->token, *real, *error, *end, *outcome;
+    PyObject *type, *value, *traceback;
+
+    if (span == NULL) {
+        return;
+    }
+    self->span = self->token = NULL;
+    PyErr_Fetch(&type, &value, &traceback);
+    real = get_slot(span, runner->span_offsets[LSLOT_REAL]);
+    error = get_slot(span, runner->span_offsets[LSLOT_ERROR]);
+    if ((real == NULL || real == Py_None) && (error == NULL || error == Py_None)) {
+        if (PyContextVar_Reset(runner->current, token) == 0
+            && (end = PyObject_CallNoArgs(runner->time_ns)) != NULL) {
+            replace_slot(span, runner->span_offsets[LSLOT_END_NS], end);
+        }
+    }
+    else {
+        outcome = PyObject_CallFunctionObjArgs(runner->leave, span, token, Py_None, NULL);
+        Py_XDECREF(outcome);
+    }
+    PyErr_Clear(); /* leave() reports its own errors */
+    Py_DECREF(span);
+    Py_DECREF(token);
+    PyErr_Restore(type, value, traceback);
+}
+
 static PyObject *
 listener_begin(TimedRun *base)
 {
     ListenerRun *self = (ListenerRun *)base;
-    PyObject *awaitable = PyObject_Call(self->func, self->args, self->kwargs), *iterator;
+    PyObject *awaitable, *iterator;
+
+    if (self->parts != NULL) {
+        listener_open_span(self);
+    }
+    awaitable = PyObject_Call(self->func, self->args, self->kwargs);
 
     iterator = awaitable == NULL ? NULL : await_iterator(awaitable);
     Py_XDECREF(awaitable);
@@ -1333,6 +1431,10 @@ listener_release(TimedRun *base)
     Py_CLEAR(self->args);
     Py_CLEAR(self->kwargs);
     Py_CLEAR(self->series);
+    Py_CLEAR(self->parts);
+    Py_CLEAR(self->parent);
+    Py_CLEAR(self->span); /* still open: left as a Python run leaves it (never ended) */
+    Py_CLEAR(self->token);
 }
 
 static PySendResult
@@ -1362,8 +1464,8 @@ listener_failed(ListenerRun *self, PyObject **result)
     Py_XDECREF(traceback);
     self->run.failure = value; /* owned */
     if (self->series != NULL) {
-        outcome = PyObject_CallFunction(self->runner->failed, "OOd", self->event_name, value,
-                                        duration);
+        outcome = PyObject_CallFunction(self->runner->failed, "OOdO", self->event_name, value,
+                                        duration, self->span != NULL ? self->span : Py_None);
         if (outcome == NULL) {
             PyErr_Clear(); /* failed() reports its own errors */
         }
@@ -1393,6 +1495,7 @@ listener_failed(ListenerRun *self, PyObject **result)
     }
     self->run.running = 0;
     if (iterator == NULL) {
+        listener_close_span(self);
         if (PyErr_ExceptionMatches(cancelled_error)) {
             PyErr_Clear();
             return listener_returned(self, result);
@@ -1422,11 +1525,15 @@ listener_stepped(TimedRun *base, PySendResult status, PyObject **result)
         if (base->state == RUN_AWAITING) {
             record_in_series(&self->runner->layout, self->series, perf_counter() - base->start);
         }
+        listener_close_span(self);
         return listener_returned(self, result);
     }
     *result = NULL;
     if (base->state == RUN_AWAITING && PyErr_ExceptionMatches(PyExc_Exception)) {
         return listener_failed(self, result);
+    }
+    if (base->state == RUN_ON_ERROR) { /* on_error raised: the span ends all the same */
+        listener_close_span(self);
     }
     run_done(base);
     return PYGEN_ERROR;
@@ -1449,6 +1556,10 @@ listener_run_traverse(ListenerRun *self, visitproc visit, void *arg)
     Py_VISIT(self->args);
     Py_VISIT(self->kwargs);
     Py_VISIT(self->series);
+    Py_VISIT(self->parts);
+    Py_VISIT(self->parent);
+    Py_VISIT(self->span);
+    Py_VISIT(self->token);
     Py_VISIT(self->run.awaiting);
     Py_VISIT(self->run.failure);
     return 0;
@@ -1467,11 +1578,64 @@ static PyTypeObject ListenerRun_Type = TIMED_RUN_TYPE(
     ListenerRun, "ListenerRun", "One listener run: the coroutine a ListenerRunner call returns.",
     listener_run_traverse, listener_run_clear, NULL);
 
+static int
+proxied(ListenerRunner *self)
+{
+    /* whether the OpenTelemetry context is the proxy's (the usual case): else a
+     * span of the bot's own is current, and the Python run parents under it */
+    PyObject *context = PyObject_CallNoArgs(self->otel_current);
+    int found = context == self->proxy_context;
+
+    Py_XDECREF(context);
+    PyErr_Clear();
+    return found;
+}
+
+static PyObject *
+span_parts(ListenerRunner *self, PyObject *event_name)
+{
+    /* span_for(event_name), kept per event name: a new reference to the
+     * (tracer, name, attributes) of the listener's spans, or NULL without an
+     * error when its runs get none */
+    PyObject *parts = PyDict_GetItemWithError(self->parts, event_name);
+
+    if (parts != NULL) {
+        if (parts == Py_None) {
+            return NULL;
+        }
+        Py_INCREF(parts);
+        return parts;
+    }
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return NULL;
+    }
+    parts = PyObject_CallOneArg(self->span_for, event_name);
+    if (parts == NULL) {
+        PyErr_Clear(); /* span_for reports its own errors */
+        return NULL;
+    }
+    if (parts != Py_None && !(PyTuple_CheckExact(parts) && PyTuple_GET_SIZE(parts) == 3)) {
+        Py_INCREF(Py_None); /* not a span's parts: no span */
+        Py_SETREF(parts, Py_None);
+    }
+    if (PyDict_GET_SIZE(self->parts) < MAX_LISTENER_SERIES
+        && PyDict_SetItem(self->parts, event_name, parts) < 0) {
+        PyErr_Clear();
+    }
+    if (parts == Py_None) {
+        Py_DECREF(parts);
+        return NULL;
+    }
+    return parts;
+}
+
 static PyObject *
 runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkwargs, i;
     ListenerRun *run;
+    int traced = 0;
 
     if (nargs < 3) {
         PyErr_SetString(PyExc_TypeError,
@@ -1482,16 +1646,19 @@ runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject
     if (self->traced != Py_None) {
         PyObject *dropped = dropped_parent(self->current);
         if (dropped == NULL) {
-            return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+            if (self->span_for == NULL || !proxied(self)) {
+                return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+            }
+            traced = 1; /* a span made here, with the task's context */
         }
-        Py_DECREF(dropped);
+        Py_XDECREF(dropped);
     }
     run = PyObject_GC_New(ListenerRun, &ListenerRun_Type);
     if (run == NULL) {
         return NULL;
     }
     timed_init(&run->run, &listener_kind);
-    run->kwargs = run->series = NULL;
+    run->kwargs = run->series = run->parts = run->parent = run->span = run->token = NULL;
     Py_INCREF(self);
     run->runner = self;
     Py_INCREF(args[0]);
@@ -1521,6 +1688,13 @@ runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject
     }
     run->series = cached_series(self->series, args[2], self->series_for, &args[2], 1,
                                 MAX_LISTENER_SERIES);
+    if (traced && (run->parts = span_parts(self, args[2])) != NULL) {
+        /* the parent as the task will find it: its context is a copy of this one */
+        if (PyContextVar_Get(self->current, Py_None, &run->parent) < 0) {
+            PyErr_Clear();
+            Py_CLEAR(run->parts);
+        }
+    }
     PyObject_GC_Track(run);
     return (PyObject *)run;
 failed:
@@ -1533,14 +1707,27 @@ static PyObject *
 runner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {
-        "series_for", "failed", "traced", "current", "bounds", "series_type", NULL,
+        "series_for", "failed", "traced", "current", "bounds", "series_type", "span_for",
+        "span_type", "otel_current", "proxy_context", "leave", "time_ns", NULL,
     };
     PyObject *series_for, *failed, *traced, *current, *bounds, *series_type;
+    PyObject *span_for = Py_None, *span_type = NULL, *otel_current = NULL;
+    PyObject *proxy_context = NULL, *leave = NULL, *time_ns = NULL;
     ListenerRunner *self;
+    int i;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!O!:ListenerRunner", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!O!|$OO!OOOO:ListenerRunner", keywords,
                                      &series_for, &failed, &traced, &current, &PyTuple_Type,
-                                     &bounds, &PyType_Type, &series_type)) {
+                                     &bounds, &PyType_Type, &series_type, &span_for,
+                                     &PyType_Type, &span_type, &otel_current, &proxy_context,
+                                     &leave, &time_ns)) {
+        return NULL;
+    }
+    if (span_for != Py_None
+        && (span_type == NULL || otel_current == NULL || proxy_context == NULL || leave == NULL
+            || time_ns == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "span_for needs span_type, otel_current, "
+                                         "proxy_context, leave and time_ns");
         return NULL;
     }
     self = (ListenerRunner *)type->tp_alloc(type, 0);
@@ -1552,6 +1739,31 @@ runner_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         || (self->series = PyDict_New()) == NULL) {
         Py_DECREF(self);
         return NULL;
+    }
+    if (span_for != Py_None) {
+        for (i = 0; i < LSLOTS; i++) {
+            if (slot_offset((PyTypeObject *)span_type, listener_slot_names[i],
+                            &self->span_offsets[i]) < 0) {
+                Py_DECREF(self);
+                return NULL;
+            }
+        }
+        if ((self->parts = PyDict_New()) == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        Py_INCREF(span_for);
+        self->span_for = span_for;
+        Py_INCREF(span_type);
+        self->span_type = (PyTypeObject *)span_type;
+        Py_INCREF(otel_current);
+        self->otel_current = otel_current;
+        Py_INCREF(proxy_context);
+        self->proxy_context = proxy_context;
+        Py_INCREF(leave);
+        self->leave = leave;
+        Py_INCREF(time_ns);
+        self->time_ns = time_ns;
     }
     Py_INCREF(series_for);
     self->series_for = series_for;
@@ -1572,6 +1784,13 @@ runner_traverse(ListenerRunner *self, visitproc visit, void *arg)
     Py_VISIT(self->traced);
     Py_VISIT(self->current);
     Py_VISIT(self->series);
+    Py_VISIT(self->span_for);
+    Py_VISIT(self->span_type);
+    Py_VISIT(self->otel_current);
+    Py_VISIT(self->proxy_context);
+    Py_VISIT(self->leave);
+    Py_VISIT(self->time_ns);
+    Py_VISIT(self->parts);
     return 0;
 }
 
@@ -1583,6 +1802,13 @@ runner_clear(ListenerRunner *self)
     Py_CLEAR(self->traced);
     Py_CLEAR(self->current);
     Py_CLEAR(self->series);
+    Py_CLEAR(self->span_for);
+    Py_CLEAR(self->span_type);
+    Py_CLEAR(self->otel_current);
+    Py_CLEAR(self->proxy_context);
+    Py_CLEAR(self->leave);
+    Py_CLEAR(self->time_ns);
+    Py_CLEAR(self->parts);
     return 0;
 }
 
@@ -1599,13 +1825,18 @@ static PyTypeObject ListenerRunner_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "discord_otel._gateway_speedups.ListenerRunner",
     .tp_doc = PyDoc_STR(
-        "ListenerRunner(series_for, failed, traced, current, bounds, series_type)\n\n"
+        "ListenerRunner(series_for, failed, traced, current, bounds, series_type, *, "
+        "span_for=None, span_type=None, otel_current=None, proxy_context=None, leave=None, "
+        "time_ns=None)\n\n"
         "discord.Client._run_event without an interpreter frame: returns the coroutine "
         "that runs one listener, times it into series_for(event_name)'s histogram series "
         "(a series_type with counts, total, low and high slots; buckets by bounds) and "
-        "hands an Exception to failed(event_name, exception, duration) and then "
+        "hands an Exception to failed(event_name, exception, duration, span) and then "
         "client.on_error. While tracing (traced is not None), a run whose parent in "
-        "current is not sampled out is traced(...)'s instead."),
+        "current is not sampled out gets a deferred span_type span built from "
+        "span_for(event_name) = (tracer, name, attributes), current while it runs and "
+        "ended by leave(span, token, None) unless it stays a timestamp; with no span_for, "
+        "or a span of the bot's own current, it is traced(...)'s instead."),
     .tp_basicsize = sizeof(ListenerRunner),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
                 | Py_TPFLAGS_METHOD_DESCRIPTOR,

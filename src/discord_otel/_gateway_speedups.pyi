@@ -46,16 +46,27 @@ class ListenerRunner:
     ``counts``, ``total``, ``low`` and ``high`` slots, bucketed by ``bounds``),
     and hands an ``Exception`` to ``failed(event_name, exception, duration)``
     and then ``client.on_error``. While tracing (``traced`` not None), a run
-    whose parent in ``current`` is not sampled out is ``traced(...)``'s."""
+    whose parent in ``current`` is not sampled out gets a deferred ``span_type``
+    span made of ``span_for(event_name)`` (tracer, name, attributes; None: no
+    span), current while it runs, ended as a timestamp or by ``leave(span, token,
+    None)``; with no ``span_for``, or while ``otel_current()`` is not
+    ``proxy_context``, such a run is ``traced(...)``'s."""
 
     def __init__(
         self,
         series_for: Callable[[str], Any],
-        failed: Callable[[str, Exception, float], Any],
+        failed: Callable[[str, Exception, float, Any], Any],
         traced: Callable[..., Any] | None,
         current: ContextVar[Any],
         bounds: tuple[float, ...],
         series_type: type,
+        *,
+        span_for: Callable[[str], tuple[Any, str, dict[str, Any]] | None] | None = None,
+        span_type: type | None = None,
+        otel_current: Callable[[], Any] | None = None,
+        proxy_context: Any = None,
+        leave: Callable[[Any, Any, None], Any] | None = None,
+        time_ns: Callable[[], int] | None = None,
     ) -> None: ...
     def __call__(
         self, client: Any, coro: Callable[..., Any], event_name: str, *args: Any, **kwargs: Any

@@ -11,9 +11,11 @@ compute costs a timestamp and a histogram bucket increment.
 
 Where the install compiled it, ``_run_event`` is ``_gateway_speedups.ListenerRunner``:
 the same run as a coroutine object written in C, with no interpreter frame --
-cheaper than discord.py's own ``_run_event`` -- which hands the runs that get a
-span (tracing on, the event not sampled out) to :func:`_run_event`. Tests hold
-both to discord.py's ``_run_event``, scenario by scenario. ``_schedule_event``,
+cheaper than discord.py's own ``_run_event`` -- traced runs included: it makes
+their deferred span and ends it as :func:`_run_event` does (by :func:`_leave`
+where it was materialised or the run failed). Only a run scheduled while a span
+of the bot's own is current goes to :func:`_run_event`. Tests hold both to
+discord.py's ``_run_event``, and to each other's spans, scenario by scenario. ``_schedule_event``,
 which calls ``_run_event`` and makes the task, is then compiled too
 (``ListenerScheduler``: discord.py's, without its frame, its copies of the star
 arguments and its f-string per listener): with both, a listener run costs fewer
@@ -129,6 +131,12 @@ def _chosen_run_event() -> Callable[..., Any]:
             CURRENT,
             rt.instruments.listener_duration.bounds,  # type: ignore[union-attr]
             _Series,
+            span_for=_span_for if _tracing else None,
+            span_type=DiscordSpan,
+            otel_current=otel_current,
+            proxy_context=PROXY_CONTEXT,
+            leave=_leave,
+            time_ns=time_ns,
         ),
     )
     if _runner is not None:
@@ -264,9 +272,20 @@ def _series_for(event_name: str) -> _Series | None:
     return listener.series if listener is not None else None
 
 
-def _failed(event_name: str, error: Exception, duration: float) -> None:
-    """The compiled runner's record of a failed run (outside any span)."""
-    _record_error(_listener_for(event_name), None, error, duration)
+def _span_for(event_name: str) -> tuple[Any, str, dict[str, types.AttributeValue]] | None:
+    """The compiled runner's look-up, once per event name: what ``event_name``'s
+    listener spans are made of (tracer, name, attributes), or None for no span."""
+    listener = _listener_for(event_name)
+    if listener is None or not listener.tracing:
+        return None
+    return (listener.tracer, listener.span_name, listener.attributes)
+
+
+def _failed(
+    event_name: str, error: Exception, duration: float, span: DiscordSpan | None = None
+) -> None:
+    """The compiled runner's record of a failed run (on its span, if it has one)."""
+    _record_error(_listener_for(event_name), span, error, duration)
 
 
 def _listener_for(event_name: str) -> _Listener | None:

@@ -356,7 +356,8 @@ def start_child(span: DiscordSpan, parent: DiscordSpan | None = None) -> EnterTo
         return CURRENT.set(span), None
     if otel_span is INVALID_SPAN:
         span.parent = parent
-    elif otel_span.get_span_context().is_valid:
+    elif otel_span.get_span_context().is_valid:  # the bot's own span: the parent
+        span.parent = None
         span.parent_context = otel_context.get_current()
     else:
         span.parent = parent
