@@ -141,11 +141,14 @@ class _GcClock:
         self.collections = 0
         self.full = 0  # generation-2 collections
         self.collected = 0  # objects freed by the cyclic GC (garbage in cycles)
-        # per generation: [collections, seconds, objects freed]
-        self.generations = [[0, 0.0, 0] for _ in range(3)]
+        self.reset_generations()
         self._started = 0.0
         self.sites: Counter[tuple[str, str]] | None = None
         gc.callbacks.append(self._callback)
+
+    def reset_generations(self) -> None:
+        """Per generation, from now: [collections, seconds, objects freed]."""
+        self.generations: list[list[float]] = [[0, 0.0, 0] for _ in range(3)]
 
     def snapshot(self) -> tuple[float, int, int, int]:
         return (self.seconds, self.collections, self.full, self.collected)
@@ -223,7 +226,7 @@ class Bench:
             self.profiler.start()
         self.count = self.done = self.db_queries = self.errors = 0
         self.gc0 = self.gc.snapshot()
-        self.gc.generations = [[0, 0.0, 0] for _ in range(3)]
+        self.gc.reset_generations()
         if os.environ.get("BENCH_GC_SITES") and os.environ.get("BENCH_GC_SAMPLE"):
             tracemalloc.start(3)  # slows the run: for where, not how long
             self.gc.sites = Counter()

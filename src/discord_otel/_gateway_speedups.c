@@ -740,11 +740,12 @@ record_in_series(const SeriesLayout *layout, PyObject *series, double duration)
 }
 
 static PyObject *
-cached_series(PyObject *cache, PyObject *key, PyObject *make, PyObject *const *make_args,
+cached_answer(PyObject *cache, PyObject *key, PyObject *make, PyObject *const *make_args,
               size_t make_nargs, Py_ssize_t bound)
 {
     /* cache[key], else make(*make_args) kept while the cache holds fewer than
-     * ``bound``: a new reference, or NULL without an error when there is none */
+     * ``bound`` (a histogram series, a listener span's parts): a new reference,
+     * or NULL without an error when there is none (None is not kept) */
     PyObject *series = PyDict_GetItemWithError(cache, key);
 
     if (series != NULL) {
@@ -1231,6 +1232,19 @@ dropped_parent(PyObject *current)
     return parent;
 }
 
+static int
+proxied(PyObject *otel_current, PyObject *proxy_context)
+{
+    /* whether the OpenTelemetry context is the proxy's (the usual case): else a
+     * span of the bot's own is current; never an error */
+    PyObject *context = PyObject_CallNoArgs(otel_current);
+    int found = context != NULL && context == proxy_context;
+
+    Py_XDECREF(context);
+    PyErr_Clear();
+    return found;
+}
+
 static void
 timed_run_dealloc(PyObject *self)
 {
@@ -1313,7 +1327,7 @@ typedef struct {
     PyObject *proxy_context; /* spans.PROXY_CONTEXT */
     PyObject *leave;         /* leave(span, token, None) */
     PyObject *time_ns;       /* time.time_ns */
-    PyObject *parts;         /* dict: event name -> span_for's answer */
+    PyObject *parts;         /* dict: event name -> span_for's answer (None not kept) */
     Py_ssize_t span_offsets[LSLOTS];
     SeriesLayout layout;
 } ListenerRunner;
@@ -1578,58 +1592,6 @@ static PyTypeObject ListenerRun_Type = TIMED_RUN_TYPE(
     ListenerRun, "ListenerRun", "One listener run: the coroutine a ListenerRunner call returns.",
     listener_run_traverse, listener_run_clear, NULL);
 
-static int
-proxied(ListenerRunner *self)
-{
-    /* whether the OpenTelemetry context is the proxy's (the usual case): else a
-     * span of the bot's own is current, and the Python run parents under it */
-    PyObject *context = PyObject_CallNoArgs(self->otel_current);
-    int found = context == self->proxy_context;
-
-    Py_XDECREF(context);
-    PyErr_Clear();
-    return found;
-}
-
-static PyObject *
-span_parts(ListenerRunner *self, PyObject *event_name)
-{
-    /* span_for(event_name), kept per event name: a new reference to the
-     * (tracer, name, attributes) of the listener's spans, or NULL without an
-     * error when its runs get none */
-    PyObject *parts = PyDict_GetItemWithError(self->parts, event_name);
-
-    if (parts != NULL) {
-        if (parts == Py_None) {
-            return NULL;
-        }
-        Py_INCREF(parts);
-        return parts;
-    }
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
-        return NULL;
-    }
-    parts = PyObject_CallOneArg(self->span_for, event_name);
-    if (parts == NULL) {
-        PyErr_Clear(); /* span_for reports its own errors */
-        return NULL;
-    }
-    if (parts != Py_None && !(PyTuple_CheckExact(parts) && PyTuple_GET_SIZE(parts) == 3)) {
-        Py_INCREF(Py_None); /* not a span's parts: no span */
-        Py_SETREF(parts, Py_None);
-    }
-    if (PyDict_GET_SIZE(self->parts) < MAX_LISTENER_SERIES
-        && PyDict_SetItem(self->parts, event_name, parts) < 0) {
-        PyErr_Clear();
-    }
-    if (parts == Py_None) {
-        Py_DECREF(parts);
-        return NULL;
-    }
-    return parts;
-}
-
 static PyObject *
 runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -1646,7 +1608,7 @@ runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject
     if (self->traced != Py_None) {
         PyObject *dropped = dropped_parent(self->current);
         if (dropped == NULL) {
-            if (self->span_for == NULL || !proxied(self)) {
+            if (self->span_for == NULL || !proxied(self->otel_current, self->proxy_context)) {
                 return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
             }
             traced = 1; /* a span made here, with the task's context */
@@ -1686,11 +1648,17 @@ runner_call(ListenerRunner *self, PyObject *const *args, size_t nargsf, PyObject
             }
         }
     }
-    run->series = cached_series(self->series, args[2], self->series_for, &args[2], 1,
+    run->series = cached_answer(self->series, args[2], self->series_for, &args[2], 1,
                                 MAX_LISTENER_SERIES);
-    if (traced && (run->parts = span_parts(self, args[2])) != NULL) {
+    if (traced) { /* span_for's (tracer, name, attributes), kept per event name */
+        run->parts = cached_answer(self->parts, args[2], self->span_for, &args[2], 1,
+                                   MAX_LISTENER_SERIES);
+        if (run->parts != NULL
+            && !(PyTuple_CheckExact(run->parts) && PyTuple_GET_SIZE(run->parts) == 3)) {
+            Py_CLEAR(run->parts); /* not a span's parts: no span */
+        }
         /* the parent as the task will find it: its context is a copy of this one */
-        if (PyContextVar_Get(self->current, Py_None, &run->parent) < 0) {
+        if (run->parts != NULL && PyContextVar_Get(self->current, Py_None, &run->parent) < 0) {
             PyErr_Clear();
             Py_CLEAR(run->parts);
         }
@@ -2266,7 +2234,7 @@ rest_record(RestRun *self, PySendResult status)
             PyErr_Clear();
             return;
         }
-        series = cached_series(hook->series, key, hook->series_for, make_args, 3,
+        series = cached_answer(hook->series, key, hook->series_for, make_args, 3,
                                MAX_REST_SERIES);
         Py_DECREF(key);
         record_in_series(&hook->layout, series, duration);
@@ -2420,16 +2388,10 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
     case HOOK_TRACING: {
         /* ours only under a dropped event with the Discord span current (no span
          * of the bot's own): the call makes no span, as rest._begin finds */
-        PyObject *dropped = dropped_parent(self->current), *context;
-        int proxied = 0;
-        if (dropped != NULL) {
-            Py_DECREF(dropped);
-            context = PyObject_CallNoArgs(self->otel_current);
-            proxied = context != NULL && context == self->proxy_context;
-            Py_XDECREF(context);
-            PyErr_Clear();
-        }
-        if (!proxied) {
+        PyObject *dropped = dropped_parent(self->current);
+        int ours = dropped != NULL && proxied(self->otel_current, self->proxy_context);
+        Py_XDECREF(dropped);
+        if (!ours) {
             return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
         }
     }
@@ -2901,7 +2863,7 @@ command_record(CommandRun *self, PySendResult status)
         if (key == NULL) {
             goto done;
         }
-        series = cached_series(hook->series, key, hook->series_for, make_args, 2,
+        series = cached_answer(hook->series, key, hook->series_for, make_args, 2,
                                MAX_DESCRIBED);
         Py_DECREF(key);
         record_in_series(&hook->layout, series, duration);
