@@ -31,6 +31,7 @@ import os
 import random
 import resource
 import sys
+import threading
 import time
 import tracemalloc
 from collections import Counter
@@ -133,6 +134,16 @@ def _short(path: str) -> str:
     return tail.partition("/")[2] if found else path
 
 
+def _allocating_code() -> str:
+    """The thread and the three innermost Python frames below the GC callback."""
+    frame = sys._getframe(2)
+    stack = []
+    while frame is not None and len(stack) < 3:
+        stack.append(f"{_short(frame.f_code.co_filename)}:{frame.f_lineno}")
+        frame = frame.f_back
+    return f"{threading.current_thread().name} {' < '.join(stack)}"
+
+
 class _GcClock:
     """Time spent in the cyclic garbage collector (a callback per collection only)."""
 
@@ -144,6 +155,10 @@ class _GcClock:
         self.reset_generations()
         self._started = 0.0
         self.sites: Counter[tuple[str, str]] | None = None
+        # BENCH_GC_TRIGGERS: what was allocating when each young collection began
+        self.triggers: Counter[str] | None = None
+        if os.environ.get("BENCH_GC_TRIGGERS"):
+            self.triggers = Counter()
         gc.callbacks.append(self._callback)
 
     def reset_generations(self) -> None:
@@ -164,6 +179,8 @@ class _GcClock:
             sample.update(type(o).__qualname__ for o in young)
             if self.sites is not None:  # BENCH_GC_SITES: where each was allocated
                 self.sites.update(_allocation_site(o) for o in young)
+        if phase == "start" and self.triggers is not None and info.get("generation") == 0:
+            self.triggers[_allocating_code()] += 1
         if phase == "start":
             self._started = time.perf_counter()
         else:
@@ -227,6 +244,9 @@ class Bench:
         self.count = self.done = self.db_queries = self.errors = 0
         self.gc0 = self.gc.snapshot()
         self.gc.reset_generations()
+        if os.environ.get("BENCH_GC_OFF"):  # how far the young count rises with no collection
+            gc.disable()
+            self.young_count = gc.get_count()[0]
         if os.environ.get("BENCH_GC_SITES") and os.environ.get("BENCH_GC_SAMPLE"):
             tracemalloc.start(3)  # slows the run: for where, not how long
             self.gc.sites = Counter()
@@ -301,6 +321,12 @@ class Bench:
             if self.gc.sites is not None:
                 result["gc_sites"] = [[*site, n] for site, n in self.gc.sites.most_common(100)]
                 self.gc.sites.clear()
+        if self.gc.triggers is not None:
+            result["gc_triggers"] = self.gc.triggers.most_common(40)
+            self.gc.triggers.clear()
+        if os.environ.get("BENCH_GC_OFF"):
+            result["gc_count_growth"] = gc.get_count()[0] - self.young_count
+            gc.enable()
         if os.environ.get("BENCH_CENSUS"):  # diagnosis: which objects the GC tracks
             census = Counter(type(o).__qualname__ for o in gc.get_objects())
             result["census"] = census.most_common(25)

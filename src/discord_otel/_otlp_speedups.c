@@ -10,10 +10,14 @@
  * on every call, so the two can never disagree: every encoding that is cached
  * or scrubbed is made by the Python code, and anything out of the ordinary is
  * declined (None) and encoded by the Python code. See otlp_encoding._encode.
+ *
+ * EndEncoder does the same for one span as it ends (otlp_encoding.end_encoder),
+ * keeping the helpers it was made with, and queues an EncodedSpan in its place.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h>
 
 typedef struct {
     unsigned char *data;
@@ -714,6 +718,122 @@ done:
     return result;
 }
 
+#define ARG_COUNT 20
+
+/* The helpers and caches of a Call, from encode_pieces's arguments 3-19 (borrowed
+ * references); 0, or -1 with TypeError. */
+static int
+call_bind(Call *call, PyObject *const *args)
+{
+    call->direct_types = args[3];
+    call->names = args[4];
+    call->key_values = args[5];
+    call->span_context_type = args[6];
+    call->bounded_attributes_type = args[7];
+    call->bounded_list_type = args[8];
+    call->event_type = args[9];
+    call->status_type = args[10];
+    call->kinds = args[11];
+    call->kind_fields = args[12];
+    call->status_codes = args[13];
+    call->status_fields = args[14];
+    call->name_field = args[15];
+    call->cached_key_value = args[16];
+    call->key_value = args[17];
+    call->trace_state_field = args[18];
+    call->reads_fields_directly = args[19];
+    call->last_trace_state = NULL;
+    call->last_trace_state_field = NULL;
+    call->last_trace_id = NULL;
+    memset(call->memo, 0, sizeof(call->memo));
+    if (!PyDict_CheckExact(call->direct_types) || !PyDict_CheckExact(call->names)
+        || !PyDict_CheckExact(call->key_values) || !PyType_Check(call->span_context_type)
+        || !PyType_IsSubtype((PyTypeObject *)call->span_context_type, &PyTuple_Type)
+        || !PyTuple_CheckExact(call->kinds) || !PyTuple_CheckExact(call->kind_fields)
+        || PyTuple_GET_SIZE(call->kinds) != PyTuple_GET_SIZE(call->kind_fields)
+        || !PyTuple_CheckExact(call->status_codes) || !PyTuple_CheckExact(call->status_fields)
+        || PyTuple_GET_SIZE(call->status_codes) != PyTuple_GET_SIZE(call->status_fields)) {
+        PyErr_SetString(PyExc_TypeError, "encode_pieces: unexpected argument types");
+        return -1;
+    }
+    return 0;
+}
+
+/* Drop what a Call remembers between spans (its own references). */
+static void
+call_forget(Call *call)
+{
+    int i;
+    Py_CLEAR(call->last_trace_state);
+    Py_CLEAR(call->last_trace_state_field);
+    Py_CLEAR(call->last_trace_id);
+    for (i = 0; i < MEMO_SIZE; i++) {
+        Py_CLEAR(call->memo[i].key);
+        Py_CLEAR(call->memo[i].value);
+        Py_CLEAR(call->memo[i].encoded);
+    }
+}
+
+/* ---- spans encoded as they end ---------------------------------------------
+ *
+ * EncodedSpan is what an EndEncoder puts in the batch processor's queue in place
+ * of a span: the span's piece (as encode_pieces makes it), its resource and
+ * instrumentation scope (read under the span's own field names, so the Python
+ * encoder groups it as it groups a span), and the scrub generation the piece was
+ * made under. Not tracked by the cyclic GC: it holds bytes and two long-lived
+ * objects that never refer back to it. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *piece;
+    PyObject *resource;
+    PyObject *scope;
+    PyObject *generation;
+} EncodedSpan;
+
+static void
+encoded_span_dealloc(EncodedSpan *self)
+{
+    Py_XDECREF(self->piece);
+    Py_XDECREF(self->resource);
+    Py_XDECREF(self->scope);
+    Py_XDECREF(self->generation);
+    PyObject_Free(self);
+}
+
+static PyMemberDef encoded_span_members[] = {
+    {"piece", T_OBJECT, offsetof(EncodedSpan, piece), READONLY,
+     "The Span message, framed as ScopeSpans field 2 (bytes)."},
+    {"_resource", T_OBJECT, offsetof(EncodedSpan, resource), READONLY, "The span's resource."},
+    {"_instrumentation_scope", T_OBJECT, offsetof(EncodedSpan, scope), READONLY,
+     "The span's instrumentation scope."},
+    {"generation", T_OBJECT, offsetof(EncodedSpan, generation), READONLY,
+     "scrub.generation when the piece was made (its secrets were the ones known then)."},
+    {NULL},
+};
+
+static PyTypeObject EncodedSpan_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._otlp_speedups.EncodedSpan",
+    .tp_basicsize = sizeof(EncodedSpan),
+    .tp_dealloc = (destructor)encoded_span_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A span encoded as it ended (made by EndEncoder).",
+    .tp_members = encoded_span_members,
+};
+
+/* The piece of an EncodedSpan made under ``generation`` (a new reference), else NULL. */
+static PyObject *
+encoded_piece(PyObject *item, PyObject *generation)
+{
+    EncodedSpan *encoded = (EncodedSpan *)item;
+    int same = encoded->generation == generation
+               || PyObject_RichCompareBool(encoded->generation, generation, Py_EQ) == 1;
+
+    PyErr_Clear();
+    return same ? Py_NewRef(encoded->piece) : NULL;
+}
+
 PyDoc_STRVAR(encode_pieces_doc,
 "encode_pieces(spans, scrub_module, generation, direct_types, names, key_values,\n"
 "              span_context_type, bounded_attributes_type, bounded_list_type,\n"
@@ -724,33 +844,17 @@ PyDoc_STRVAR(encode_pieces_doc,
 "\n"
 "For each span, its Span message framed as ScopeSpans field 2 (bytes), or None\n"
 "where the Python encoder must do it (an unusual span; or every span from the\n"
-"first one met after scrub_module.generation stopped equalling generation).\n"
-"kinds/kind_fields and status_codes/status_fields are parallel tuples matched\n"
-"by identity; the dicts and helpers are otlp_encoding's own.");
-
-#define ARG_COUNT 20
-
-static void
-release(Call *call, Buffer *buffer)
-{
-    int i;
-    PyMem_Free(buffer->data);
-    Py_XDECREF(call->last_trace_state);
-    Py_XDECREF(call->last_trace_state_field);
-    Py_XDECREF(call->last_trace_id);
-    for (i = 0; i < MEMO_SIZE; i++) {
-        Py_XDECREF(call->memo[i].key);
-        Py_XDECREF(call->memo[i].value);
-        Py_XDECREF(call->memo[i].encoded);
-    }
-}
+"first one met after scrub_module.generation stopped equalling generation; or\n"
+"an EncodedSpan made under another generation). An EncodedSpan's piece is\n"
+"taken as it is. kinds/kind_fields and status_codes/status_fields are parallel\n"
+"tuples matched by identity; the dicts and helpers are otlp_encoding's own.");
 
 static PyObject *
 encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Call call;
     Buffer buffer = {NULL, 0, 0};
-    PyObject *spans, *pieces = NULL, *piece, *generation;
+    PyObject *spans, *pieces = NULL, *piece, *generation, *span;
     Py_ssize_t i, count;
     int status, stale = 0;
 
@@ -759,38 +863,9 @@ encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                      nargs);
         return NULL;
     }
-    call.direct_types = args[3];
-    call.names = args[4];
-    call.key_values = args[5];
-    call.span_context_type = args[6];
-    call.bounded_attributes_type = args[7];
-    call.bounded_list_type = args[8];
-    call.event_type = args[9];
-    call.status_type = args[10];
-    call.kinds = args[11];
-    call.kind_fields = args[12];
-    call.status_codes = args[13];
-    call.status_fields = args[14];
-    call.name_field = args[15];
-    call.cached_key_value = args[16];
-    call.key_value = args[17];
-    call.trace_state_field = args[18];
-    call.reads_fields_directly = args[19];
-    call.last_trace_state = NULL;
-    call.last_trace_state_field = NULL;
-    call.last_trace_id = NULL;
-    memset(call.memo, 0, sizeof(call.memo));
-    if (!PyDict_CheckExact(call.direct_types) || !PyDict_CheckExact(call.names)
-        || !PyDict_CheckExact(call.key_values) || !PyType_Check(call.span_context_type)
-        || !PyType_IsSubtype((PyTypeObject *)call.span_context_type, &PyTuple_Type)
-        || !PyTuple_CheckExact(call.kinds) || !PyTuple_CheckExact(call.kind_fields)
-        || PyTuple_GET_SIZE(call.kinds) != PyTuple_GET_SIZE(call.kind_fields)
-        || !PyTuple_CheckExact(call.status_codes) || !PyTuple_CheckExact(call.status_fields)
-        || PyTuple_GET_SIZE(call.status_codes) != PyTuple_GET_SIZE(call.status_fields)) {
-        PyErr_SetString(PyExc_TypeError, "encode_pieces: unexpected argument types");
+    if (call_bind(&call, args) < 0) {
         return NULL;
     }
-
     spans = PySequence_Fast(args[0], "spans must be a sequence");
     if (spans == NULL) {
         return NULL;
@@ -801,6 +876,12 @@ encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     for (i = 0; i < count; i++) {
+        span = PySequence_Fast_GET_ITEM(spans, i);
+        if (Py_TYPE(span) == &EncodedSpan_Type) { /* encoded as it ended */
+            piece = encoded_piece(span, args[2]);
+            PyList_SET_ITEM(pieces, i, piece == NULL ? Py_NewRef(Py_None) : piece);
+            continue;
+        }
         if (!stale) {
             generation = PyObject_GetAttr(args[1], str_generation);
             if (generation == NULL) {
@@ -816,7 +897,7 @@ encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         piece = NULL;
         if (!stale) {
             buffer.len = 0;
-            status = encode_span(&buffer, &call, PySequence_Fast_GET_ITEM(spans, i));
+            status = encode_span(&buffer, &call, span);
             if (status < 0) {
                 goto error;
             }
@@ -833,15 +914,237 @@ encode_pieces(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyList_SET_ITEM(pieces, i, piece);
     }
     Py_DECREF(spans);
-    release(&call, &buffer);
+    PyMem_Free(buffer.data);
+    call_forget(&call);
     return pieces;
 
 error:
     Py_XDECREF(spans);
     Py_XDECREF(pieces);
-    release(&call, &buffer);
+    PyMem_Free(buffer.data);
+    call_forget(&call);
     return NULL;
 }
+
+/* EndEncoder(emit, scrub_module, encoding_module, direct_types, ... ,
+ * reads_fields_directly): called with a span as it ends (in place of the batch
+ * processor's emit), it encodes the span at once -- while what it reads is still
+ * in this core's cache, and so that the span itself is freed when the
+ * instrumentation lets go of it rather than when the batch is exported -- and
+ * emits an EncodedSpan; a span it declines (or any error) is emitted as it is.
+ *
+ * The piece is made under encoding_module._scrubbed_generation, brought up to
+ * scrub_module.generation first (encoding_module._forget_scrubbed()); what it
+ * remembers between spans (the memo, the last trace id and trace state) is
+ * dropped whenever that generation moves. ``enabled`` (writable) false: every
+ * span emitted as it is. A call made while another is under way (the encoder's
+ * helpers run Python code) emits the span as it is too. */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *args[ARG_COUNT]; /* encode_pieces's, 3 to 19 used (owned references) */
+    PyObject *emit;
+    PyObject *scrub;
+    PyObject *encoding;
+    PyObject *generation;      /* what call's memo was made under, or NULL */
+    Call call;
+    Buffer buffer;
+    char enabled;
+    char busy;
+} EndEncoder;
+
+static PyObject *str_scrubbed_generation, *str_forget_scrubbed, *str_resource, *str_scope;
+
+/* The generation pieces are made under now, brought up to date (a new
+ * reference), or NULL with an error. */
+static PyObject *
+end_encoder_generation(EndEncoder *self)
+{
+    PyObject *current, *made, *done;
+    int same;
+
+    current = PyObject_GetAttr(self->scrub, str_generation);
+    made = current == NULL ? NULL : PyObject_GetAttr(self->encoding, str_scrubbed_generation);
+    if (made == NULL) {
+        Py_XDECREF(current);
+        return NULL;
+    }
+    same = current == made || PyObject_RichCompareBool(current, made, Py_EQ) == 1;
+    Py_DECREF(current);
+    if (!same) {
+        Py_DECREF(made);
+        done = PyObject_CallMethodNoArgs(self->encoding, str_forget_scrubbed);
+        if (done == NULL) {
+            return NULL;
+        }
+        Py_DECREF(done);
+        made = PyObject_GetAttr(self->encoding, str_scrubbed_generation);
+        if (made == NULL) {
+            return NULL;
+        }
+    }
+    if (self->generation != made) {
+        call_forget(&self->call);
+        Py_XSETREF(self->generation, Py_NewRef(made));
+    }
+    return made;
+}
+
+static PyObject *
+end_encoder_encode(EndEncoder *self, PyObject *span)
+{
+    /* the span's EncodedSpan, Py_None where it is declined, or NULL with an error */
+    PyObject *generation = end_encoder_generation(self), *piece;
+    EncodedSpan *encoded;
+    int status;
+
+    if (generation == NULL) {
+        return NULL;
+    }
+    self->buffer.len = 0;
+    status = encode_span(&self->buffer, &self->call, span);
+    if (status != 0) {
+        Py_DECREF(generation);
+        return status < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    piece = PyBytes_FromStringAndSize((const char *)self->buffer.data, self->buffer.len);
+    encoded = piece == NULL ? NULL : PyObject_New(EncodedSpan, &EncodedSpan_Type);
+    if (encoded == NULL) {
+        Py_XDECREF(piece);
+        Py_DECREF(generation);
+        return NULL;
+    }
+    encoded->piece = piece;
+    encoded->generation = generation;
+    encoded->resource = PyObject_GetAttr(span, str_resource);
+    encoded->scope = encoded->resource == NULL ? NULL : PyObject_GetAttr(span, str_scope);
+    if (encoded->scope == NULL) {
+        Py_DECREF(encoded);
+        return NULL;
+    }
+    return (PyObject *)encoded;
+}
+
+static PyObject *
+end_encoder_call(EndEncoder *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *span, *item = NULL, *result;
+
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "EndEncoder takes one span");
+        return NULL;
+    }
+    span = args[0];
+    if (self->enabled && !self->busy) {
+        self->busy = 1;
+        item = end_encoder_encode(self, span);
+        self->busy = 0;
+        if (item == NULL) { /* the exporter's encoder takes it, and reports what fails */
+            PyErr_Clear();
+        }
+        else if (item == Py_None) {
+            Py_CLEAR(item);
+        }
+    }
+    result = PyObject_CallOneArg(self->emit, item == NULL ? span : item);
+    Py_XDECREF(item);
+    return result;
+}
+
+static PyObject *
+end_encoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    EndEncoder *self;
+    Py_ssize_t i;
+
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        PyErr_SetString(PyExc_TypeError, "EndEncoder takes no keyword arguments");
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) != ARG_COUNT) {
+        PyErr_Format(PyExc_TypeError,
+                     "EndEncoder(emit, scrub_module, encoding_module, ...) takes %d arguments",
+                     ARG_COUNT);
+        return NULL;
+    }
+    self = (EndEncoder *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    for (i = 3; i < ARG_COUNT; i++) {
+        self->args[i] = Py_NewRef(PyTuple_GET_ITEM(args, i));
+    }
+    self->emit = Py_NewRef(PyTuple_GET_ITEM(args, 0));
+    self->scrub = Py_NewRef(PyTuple_GET_ITEM(args, 1));
+    self->encoding = Py_NewRef(PyTuple_GET_ITEM(args, 2));
+    self->vectorcall = (vectorcallfunc)end_encoder_call;
+    self->enabled = 1;
+    if (call_bind(&self->call, self->args) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+end_encoder_traverse(EndEncoder *self, visitproc visit, void *arg)
+{
+    Py_ssize_t i;
+    for (i = 3; i < ARG_COUNT; i++) {
+        Py_VISIT(self->args[i]);
+    }
+    Py_VISIT(self->emit);
+    Py_VISIT(self->scrub);
+    Py_VISIT(self->encoding);
+    return 0;
+}
+
+static int
+end_encoder_clear(EndEncoder *self)
+{
+    Py_ssize_t i;
+    call_forget(&self->call);
+    Py_CLEAR(self->generation);
+    for (i = 3; i < ARG_COUNT; i++) {
+        Py_CLEAR(self->args[i]);
+    }
+    Py_CLEAR(self->emit);
+    Py_CLEAR(self->scrub);
+    Py_CLEAR(self->encoding);
+    self->enabled = 0; /* its helpers are gone */
+    return 0;
+}
+
+static void
+end_encoder_dealloc(EndEncoder *self)
+{
+    PyObject_GC_UnTrack(self);
+    end_encoder_clear(self);
+    PyMem_Free(self->buffer.data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef end_encoder_members[] = {
+    {"enabled", T_BOOL, offsetof(EndEncoder, enabled), 0,
+     "False: every span is emitted as it is."},
+    {NULL},
+};
+
+static PyTypeObject EndEncoder_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "discord_otel._otlp_speedups.EndEncoder",
+    .tp_basicsize = sizeof(EndEncoder),
+    .tp_dealloc = (destructor)end_encoder_dealloc,
+    .tp_vectorcall_offset = offsetof(EndEncoder, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Encodes each span as it ends, then emits it (see the module source).",
+    .tp_traverse = (traverseproc)end_encoder_traverse,
+    .tp_clear = (inquiry)end_encoder_clear,
+    .tp_members = end_encoder_members,
+    .tp_new = end_encoder_new,
+};
 
 static PyMethodDef methods[] = {
     {"encode_pieces", (PyCFunction)(void (*)(void))encode_pieces, METH_FASTCALL,
@@ -866,6 +1169,8 @@ static struct PyModuleDef module_definition = {
 PyMODINIT_FUNC
 PyInit__otlp_speedups(void)
 {
+    PyObject *module;
+
     INTERN(str_context, "_context");
     INTERN(str_name, "_name");
     INTERN(str_kind, "_kind");
@@ -883,5 +1188,21 @@ PyInit__otlp_speedups(void)
     INTERN(str_generation, "generation");
     INTERN(str_deque, "_dq");
     INTERN(str_timestamp, "_timestamp");
-    return PyModule_Create(&module_definition);
+    INTERN(str_scrubbed_generation, "_scrubbed_generation");
+    INTERN(str_forget_scrubbed, "_forget_scrubbed");
+    INTERN(str_resource, "_resource");
+    INTERN(str_scope, "_instrumentation_scope");
+    if (PyType_Ready(&EncodedSpan_Type) < 0 || PyType_Ready(&EndEncoder_Type) < 0) {
+        return NULL;
+    }
+    module = PyModule_Create(&module_definition);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "EncodedSpan", (PyObject *)&EncodedSpan_Type) < 0
+        || PyModule_AddObjectRef(module, "EndEncoder", (PyObject *)&EndEncoder_Type) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -30,6 +30,14 @@ handed to the stock per-attribute encoder; anything else unexpected makes the
 whole batch go through the stock encoder (after ``scrub_span``), so no span
 is ever lost to this module.
 
+The instrumentation's own spans are usually encoded earlier, as they end
+(:func:`end_encoder`, in place of the batch processor's ``emit`` where the
+exporter encodes here): the encoding is queued instead of the span, made while
+the span is still in the ending thread's cache, and the span is freed at once
+rather than held in the queue until the export thread gets to it (benchmarks,
+issue 6: the export thread's CPU per W2 command about halved). An encoding made
+before a secret was registered is checked for it at export, and redacted.
+
 :func:`install` puts :func:`encode_spans` in place of the name
 ``encode_spans`` in ``opentelemetry.exporter.otlp.proto.http.trace_exporter``,
 so ``OTLPSpanExporter.export`` keeps upstream's size limit, retries and
@@ -145,6 +153,10 @@ _built: Any = _load_speedups()
 speedups: Any = _built
 """The compiled half in use, or None: :func:`install` follows the
 ``OTEL_PYTHON_DISCORD_COMPILED`` setting (tests set it directly)."""
+
+# What an end encoder queues in place of a span (see end_encoder); a type no
+# span ever has where the compiled half is not built.
+_ENCODED_SPAN: Any = getattr(_built, "EncodedSpan", None) or type("_NoEncodedSpan", (), {})
 
 
 class _Unsupported(Exception):
@@ -419,6 +431,30 @@ def _status_field(status: Any) -> bytes:
 _PLAIN_CONTAINERS: Final = frozenset({dict, tuple, list, type(None)})
 
 
+def _compiled_helpers() -> tuple[Any, ...]:
+    """This module's caches and helpers, as the compiled half takes them (after the
+    spans and the scrub generation: see encode_pieces in _otlp_speedups.c)."""
+    return (
+        DIRECT_TYPES,
+        _names,
+        _key_values,
+        SpanContext,
+        BoundedAttributes,
+        BoundedList,
+        Event,
+        Status,
+        _KINDS,
+        _KIND_FIELD_VALUES,
+        _STATUS_CODE_OBJECTS,
+        _STATUS_FIELD_VALUES,
+        _name_field,
+        _cached_key_value,
+        _key_value,
+        _trace_state_field,
+        reads_fields_directly,
+    )
+
+
 def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     """The serialized ExportTraceServiceRequest for ``spans``."""
     # Grouping as the stock encoder: dicts keyed by Resource, then by scope (or
@@ -457,31 +493,14 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
         # where the loop below must do it (see _otlp_speedups.c).
         if scrub.generation != _scrubbed_generation:
             _forget_scrubbed()
-        pieces = compiled.encode_pieces(
-            spans,
-            scrub,
-            _scrubbed_generation,
-            direct_types,
-            names,
-            key_values,
-            span_context_type,
-            bounded_attributes,
-            bounded_list,
-            Event,
-            status_type,
-            _KINDS,
-            _KIND_FIELD_VALUES,
-            _STATUS_CODE_OBJECTS,
-            _STATUS_FIELD_VALUES,
-            _name_field,
-            _cached_key_value,
-            _key_value,
-            _trace_state_field,
-            reads_fields_directly,
-        )
+        pieces = compiled.encode_pieces(spans, scrub, _scrubbed_generation, *_compiled_helpers())
     for span, piece in zip(spans, pieces, strict=False):  # pieces may be repeat(None)
         s: Any = span
         if piece is not None:  # encoded by the compiled half: a direct type
+            resource = s._resource
+            scope = s._instrumentation_scope
+        elif type(s) is _ENCODED_SPAN:  # encoded as it ended, before a secret was registered
+            piece = _without_new_secrets(s.piece)
             resource = s._resource
             scope = s._instrumentation_scope
         else:
@@ -659,6 +678,84 @@ def _group(
     return target
 
 
+# --- spans encoded as they end -------------------------------------------------
+
+
+def _without_new_secrets(piece: bytes) -> bytes:
+    """An end encoder's piece, made before the latest secrets were registered,
+    with any of them it holds redacted (rare: a secret registered between a
+    span's end and its export). The regular expressions were applied when it was
+    made; only the literal secrets can be new, and they appear verbatim."""
+    if not any(secret.encode("utf-8") in piece for secret in scrub.literal_secrets()):
+        return piece
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
+
+    body = 1  # after the field's tag (ScopeSpans.spans), past its length's varint
+    while piece[body] & 0x80:
+        body += 1
+    message = SpanMessage.FromString(piece[body + 1 :])
+    _scrub_message(message)
+    return _length_delimited(b"\x12", message.SerializeToString())
+
+
+def _scrub_message(message: Any) -> None:
+    """Redact secrets from every string a Span message holds (name, attribute
+    values, events, links, status), as scrub_span does for a span."""
+    message.name = scrub_text(message.name)
+    _scrub_key_values(message.attributes)
+    for event in message.events:
+        event.name = scrub_text(event.name)
+        _scrub_key_values(event.attributes)
+    for link in message.links:
+        _scrub_key_values(link.attributes)
+    message.status.message = scrub_text(message.status.message)
+
+
+def _scrub_key_values(key_values: Any) -> None:
+    for key_value in key_values:
+        _scrub_any_value(key_value.value)
+
+
+def _scrub_any_value(value: Any) -> None:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        value.string_value = scrub_text(value.string_value)
+    elif kind == "array_value":
+        for item in value.array_value.values:
+            _scrub_any_value(item)
+    elif kind == "kvlist_value":
+        _scrub_key_values(value.kvlist_value.values)
+
+
+_end_encoders: list[Any] = []
+
+
+def end_encoder(emit: Callable[[Any], None]) -> Callable[[Any], None] | None:
+    """A callable to use in place of a batch span processor's ``emit`` for the
+    instrumentation's own spans, or None where the compiled half is not built.
+
+    It encodes each span as it ends and queues the encoding (an ``EncodedSpan``)
+    in place of the span: the encoding is made while what it reads is still in
+    the ending thread's cache, and the span itself is freed as soon as the
+    instrumentation lets go of it instead of waiting in the queue for the
+    export thread. Only for a processor whose exporter encodes with
+    :func:`encode_spans` (which takes the encodings as they are);
+    :func:`uninstall` turns every such encoder off."""
+    compiled = _built
+    if compiled is None or not installed():
+        return None
+    encoder = compiled.EndEncoder(emit, scrub, sys.modules[__name__], *_compiled_helpers())
+    with _install_lock:
+        _end_encoders[:] = [e for e in _end_encoders if e.enabled]
+        _end_encoders.append(encoder)
+    return encoder  # type: ignore[no-any-return]
+
+
+def is_encoded(item: object) -> bool:
+    """Whether ``item``, taken from a span queue, is an end encoder's encoding."""
+    return type(item) is _ENCODED_SPAN
+
+
 # --- public API --------------------------------------------------------------
 
 
@@ -704,9 +801,31 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> EncodedSpans:
                 "for that batch (reported once)",
                 exc_info=True,
             )
+    # Encodings made as spans ended are taken as they are; the others are encoded
+    # by the stock encoder. Two serialized requests concatenated are one request
+    # holding both's resource_spans (protobuf merges repeated fields).
+    encoded = [span for span in spans if type(span) is _ENCODED_SPAN]
+    others = [span for span in spans if type(span) is not _ENCODED_SPAN] if encoded else spans
     return EncodedSpans(
-        _stock_encode_spans([scrub_span(span) for span in spans]).SerializePartialToString()
+        _one_by_one(encoded)
+        + _stock_encode_spans([scrub_span(span) for span in others]).SerializePartialToString()
     )
+
+
+def _one_by_one(items: Sequence[Any]) -> bytes:
+    """End encoders' encodings as ResourceSpans of one span each (the fallback's
+    way: valid OTLP, only not grouped)."""
+    out = []
+    for item in items:
+        resource_head, resource_tail = _resource_fields(item._resource)
+        scope_head, scope_tail = _scope_fields(item._instrumentation_scope)
+        scope_spans = scope_head + _without_new_secrets(item.piece) + scope_tail
+        out.append(
+            _length_delimited(
+                b"\x0a", resource_head + _length_delimited(b"\x12", scope_spans) + resource_tail
+            )
+        )
+    return b"".join(out)
 
 
 _install_lock = threading.Lock()
@@ -746,6 +865,9 @@ def uninstall() -> None:
         if module is not None and _original is not None and module.encode_spans is encode_spans:
             module.encode_spans = _original
         _original = None
+        for encoder in _end_encoders:  # the exporter's encoder cannot take encodings
+            encoder.enabled = False
+        _end_encoders.clear()
 
 
 def scrubs(exporter: object) -> bool:

@@ -138,11 +138,10 @@ class SafeSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self._counts.add("in_flight", len(spans))
+        if not _encodes_scrubbed(self.inner):  # else its encoder scrubs as it encodes
+            spans = [scrub_span(span) for span in self._readable(spans)]
         try:
-            if _encodes_scrubbed(self.inner):
-                result = self.inner.export(spans)  # its encoder scrubs as it encodes
-            else:
-                result = self.inner.export([scrub_span(span) for span in spans])
+            result = self.inner.export(spans)
         except Exception:
             self._counts.outcome("export_failed", len(spans))
             raise
@@ -150,6 +149,34 @@ class SafeSpanExporter(SpanExporter):
             "exported" if result is SpanExportResult.SUCCESS else "export_failed", len(spans)
         )
         return result
+
+    def _readable(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+        """``spans`` without the encodings made as spans ended (see
+        :meth:`end_call`), which only discord-otel's encoder can send: they are
+        left over from before it was uninstalled, and counted as failed."""
+        encoding = sys.modules.get("discord_otel.otlp_encoding")
+        if encoding is None:
+            return spans
+        readable = [span for span in spans if not encoding.is_encoded(span)]
+        lost = len(spans) - len(readable)
+        if lost:
+            self._counts.outcome("export_failed", lost)
+            logger.warning(
+                "discord-otel: %d spans encoded before the OTLP encoder was uninstalled "
+                "could not be exported",
+                lost,
+            )
+        return readable
+
+    def end_call(self, emit: Callable[[Any], None]) -> Callable[[Any], None] | None:
+        """What a batch processor exporting here should call with each of the
+        instrumentation's spans as it ends, in place of its ``emit``: the span
+        encoded at once (``otlp_encoding.end_encoder``), where this exporter's
+        encoder is discord-otel's; else None."""
+        encoding = sys.modules.get("discord_otel.otlp_encoding")
+        if encoding is None or not _encodes_scrubbed(self.inner):
+            return None
+        return encoding.end_encoder(emit)  # type: ignore[no-any-return]
 
     def shutdown(self) -> None:
         self.inner.shutdown()

@@ -74,6 +74,11 @@ def register_secret(value: str | None) -> None:
         generation += 1
 
 
+def literal_secrets() -> frozenset[str]:
+    """The secrets registered so far (each redacted wherever it appears)."""
+    return _literals
+
+
 def register_environment_secrets(environ: Mapping[str, str] | None = None) -> None:
     source = os.environ if environ is None else environ
     for name in TOKEN_ENVIRONMENT_VARIABLES:

@@ -112,12 +112,7 @@ class _Pipeline:
         max_attributes = self.limits.max_span_attributes
         self.max_attributes = sys.maxsize if max_attributes is None else max_attributes
         self.random_ids = bool(self.id_generator.is_trace_id_random())
-        # What on_end would do, minus the dispatch: our spans are always sampled,
-        # so a batch processor's on_end is just its queue's emit.
-        self.end_calls = tuple(
-            p._batch_processor.emit if type(p) is BatchSpanProcessor else p.on_end
-            for p in tracer.span_processor._span_processors
-        )
+        self.end_calls = tuple(_end_call(p) for p in tracer.span_processor._span_processors)
         sampler = self.sampler
         # ParentBased with the default local-parent rules: a child of a local
         # parent is sampled exactly when its parent is, with no sampler call.
@@ -145,6 +140,22 @@ class _Pipeline:
             if self.standard_ids:
                 generate = functools.partial(random.getrandbits, 128)
             self.root_rule = (generate, bound)
+
+
+def _end_call(processor: Any) -> Callable[[Any], None]:
+    """What ending one of our spans calls for ``processor``: what its on_end would
+    do, minus the dispatch. Our spans are always sampled, so a batch processor's
+    on_end is just its queue's emit -- or, where its exporter encodes with
+    discord-otel's OTLP encoder, the span encoded as it ends and the encoding
+    queued (``SafeSpanExporter.end_call``)."""
+    if type(processor) is not BatchSpanProcessor:
+        return processor.on_end  # type: ignore[no-any-return]
+    from discord_otel.pipeline import SafeSpanExporter
+
+    batch = processor._batch_processor
+    exporter = batch._exporter
+    encoder = exporter.end_call(batch.emit) if type(exporter) is SafeSpanExporter else None
+    return batch.emit if encoder is None else encoder
 
 
 _TRACE_ID_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
