@@ -732,7 +732,7 @@ _end_encoders: list[Any] = []
 
 def end_encoder(emit: Callable[[Any], None]) -> Callable[[Any], None] | None:
     """A callable to use in place of a batch span processor's ``emit`` for the
-    instrumentation's own spans, or None where the compiled half is not built.
+    instrumentation's own spans, or None where the compiled half is not in use.
 
     It encodes each span as it ends and queues the encoding (an ``EncodedSpan``)
     in place of the span: the encoding is made while what it reads is still in
@@ -741,7 +741,7 @@ def end_encoder(emit: Callable[[Any], None]) -> Callable[[Any], None] | None:
     export thread. Only for a processor whose exporter encodes with
     :func:`encode_spans` (which takes the encodings as they are);
     :func:`uninstall` turns every such encoder off."""
-    compiled = _built
+    compiled = speedups  # None where the compiled half is off (OTEL_PYTHON_DISCORD_COMPILED)
     if compiled is None or not installed():
         return None
     encoder = compiled.EndEncoder(emit, scrub, sys.modules[__name__], *_compiled_helpers())

@@ -242,6 +242,20 @@ def test_other_pipelines_get_the_span_itself(kind: str) -> None:
         provider.shutdown()
 
 
-def test_no_encoder_without_the_compiled_half(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(otlp_encoding, "_built", None)
+def test_no_encoder_where_the_compiled_half_is_off() -> None:
+    """Switched off (``OTEL_PYTHON_DISCORD_COMPILED=false``, or not built): the span
+    itself is queued, for the pure-Python encoder."""
+    assert otlp_encoding.end_encoder(lambda item: None) is not None
+    otlp_encoding.install(compiled=False)
     assert otlp_encoding.end_encoder(lambda item: None) is None
+    exporter = OTLPSpanExporter(endpoint="http://127.0.0.1:9/v1/traces")
+    processor = BatchSpanProcessor(
+        SafeSpanExporter(exporter, SignalCounts("spans")), schedule_delay_millis=600_000
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    spans = _command_tree(provider.get_tracer("discord_otel"))
+    queue = processor._batch_processor._queue
+    assert list(queue) == spans[::-1]  # newest first
+    queue.clear()  # nothing to send to that port
+    provider.shutdown()
