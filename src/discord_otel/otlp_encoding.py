@@ -499,7 +499,7 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
         if piece is not None:  # encoded by the compiled half: a direct type
             resource = s._resource
             scope = s._instrumentation_scope
-        elif type(s) is _ENCODED_SPAN:  # encoded as it ended, before a secret was registered
+        elif type(s) is _ENCODED_SPAN:  # encoded as it ended, under an earlier scrub generation
             piece = _without_new_secrets(s.piece)
             resource = s._resource
             scope = s._instrumentation_scope
@@ -688,14 +688,13 @@ def _without_new_secrets(piece: bytes) -> bytes:
     made; only the literal secrets can be new, and they appear verbatim."""
     if not any(secret.encode("utf-8") in piece for secret in scrub.literal_secrets()):
         return piece
-    from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
+    from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans
 
-    body = 1  # after the field's tag (ScopeSpans.spans), past its length's varint
-    while piece[body] & 0x80:
-        body += 1
-    message = SpanMessage.FromString(piece[body + 1 :])
-    _scrub_message(message)
-    return _length_delimited(b"\x12", message.SerializeToString())
+    # The piece is a ScopeSpans holding only its spans field: parsed and written as one.
+    holder = ScopeSpans.FromString(piece)
+    _scrub_message(holder.spans[0])
+    rescrubbed: bytes = holder.SerializeToString()
+    return rescrubbed
 
 
 def _scrub_message(message: Any) -> None:
