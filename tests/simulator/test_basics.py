@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import discord
 from discord.ext import commands
 
@@ -58,3 +61,28 @@ async def test_a_client_sees_guilds_channels_and_members(
     assert guild.chunked
     assert guild.member_count == len(simulated.members) == len(guild.members)
     assert any(op.name == "REQUEST_GUILD_MEMBERS" for op in sim.gateway_ops)
+
+
+async def test_a_stopped_simulator_is_freed() -> None:
+    """Load tests, benchmarks and test suites start simulator after simulator: once
+    one has served a bot and stopped, nothing in the process keeps it (aiohttp's
+    middleware cache did, with its whole call log, until 100 more had run)."""
+    async with Simulator() as simulator:
+        with simulator.redirect():
+            bot = commands.Bot(command_prefix="!", intents=message_intents())
+
+            @bot.command()
+            async def ping(ctx: commands.Context[commands.Bot]) -> None:
+                await ctx.send("pong")
+
+            running = RunningBot(simulator)
+            try:
+                await running.start(bot)
+                calls = await simulator.send_message("!ping")
+            finally:
+                await running.close()
+    assert [c.json["content"] for c in calls if c.method == "POST"] == ["pong"]
+    stopped = weakref.ref(simulator)
+    del simulator, calls, running, bot, ping
+    gc.collect()
+    assert stopped() is None

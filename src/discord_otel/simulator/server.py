@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import web, web_app
 
 from discord_otel.simulator.faults import Faults
 from discord_otel.simulator.gateway import Gateway, GatewayOp
@@ -33,6 +33,20 @@ if TYPE_CHECKING:
     from discord_otel.simulator.scenario import Scenario
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _forget_middleware_chains() -> None:
+    """Empty aiohttp's process-wide cache of middleware chains (an LRU of 1,024
+    entries keyed by handler and application): its entries hold a stopped
+    simulator's routes, hence its whole state and call log, until a hundred
+    later simulators push them out. A test suite, a benchmark or a load test
+    starts many; their full garbage collections grew to seconds. Other
+    applications' chains are rebuilt on their next request."""
+    cached = getattr(web_app, "_cached_build_middleware", None)  # aiohttp >= 3.10
+    cache_clear = getattr(cached, "cache_clear", None)
+    if cache_clear is not None:
+        cache_clear()
+
 
 # Interaction types and the option types that need "resolved" data.
 APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
@@ -136,6 +150,7 @@ class Simulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            _forget_middleware_chains()
 
     async def __aenter__(self) -> Simulator:
         await self.start()
