@@ -1999,10 +1999,10 @@ static PyTypeObject ListenerScheduler_Type = {
 /* ---- REST calls -----------------------------------------------------------
  *
  * RestHook stands in for HTTPClient.request and AsyncWebhookAdapter.request (a
- * method: it binds like a function) while nothing is traced. Called as
+ * method: it binds like a function). Called as
  * discord.py calls request(route, ...), it calls the original (an ``async
  * def``: that only makes its coroutine) and returns a RestRun awaiting it,
- * which does what rest._request_hook's coroutine does untraced:
+ * which does what rest._request_hook's coroutine does:
  *
  * - while it runs it is the task's call in ``calls`` (a dict: task -> call),
  *   where rest's json_or_text hook counts each attempt and keeps its status
@@ -2014,10 +2014,15 @@ static PyTypeObject ListenerScheduler_Type = {
  *   finished(route, call, error, duration), the Python record.
  *
  * While tracing, a call under a dropped event with the Discord span current
- * (current holds a sampled-out span, otel_current() is proxy_context) is still
- * the hook's own: it would make no span. Any other call while tracing, or with
- * another runtime than the one it was made for, goes to traced(self, *args,
- * **kwargs): the Python hook. */
+ * (current holds a sampled-out span, otel_current() is proxy_context) is an
+ * untraced one: it would make no span. Any other call while tracing is still
+ * the hook's own coroutine, with the span made and ended in Python:
+ * traced_begin(rt, route, template) as the run begins gives (span, token) --
+ * the span current for the call -- and traced_end(rt, route, call, error,
+ * result, duration, token) as it ends records it all (rest._finish) and resets
+ * the token. No Python coroutine, frame or call record per traced call. A call
+ * with another runtime than the one it was made for goes to traced(self,
+ * *args, **kwargs): the Python hook. */
 
 /* The running asyncio task: asyncio's own C current_task where it has one
  * (3.12+), else its _current_tasks by running loop, which is what Python's
@@ -2176,6 +2181,8 @@ typedef struct {
     PyObject *current;      /* spans.CURRENT */
     PyObject *otel_current; /* the OpenTelemetry context's getter */
     PyObject *proxy_context; /* spans.PROXY_CONTEXT */
+    PyObject *traced_begin; /* traced_begin(rt, route, template): (span, token) */
+    PyObject *traced_end;   /* traced_end(rt, route, call, error, result, duration, token) */
     PyObject *last_session; /* a weak reference to the last session seen, or NULL */
     PyObject *series;       /* dict: (method, template, status) -> series */
     PyObject *dict;         /* __dict__: functools.update_wrapper's attributes */
@@ -2190,12 +2197,59 @@ typedef struct {
     PyObject *method;
     PyObject *template;
     PyObject *status;   /* the last attempt's HTTP status (json_or_text's), or None */
-    PyObject *span;     /* always NULL (reads None): untraced */
+    PyObject *span;     /* a traced call's span (from traced_begin), else NULL (reads None) */
+    PyObject *token;    /* a traced call's token for traced_end, or NULL */
     TaskEntry open;     /* the call in ``calls`` while it runs */
     int attempts;       /* counted by json_or_text */
+    int traced;         /* begun and ended by traced_begin / traced_end */
 } RestRun;
 
 static PyTypeObject RestRun_Type;
+
+static void
+rest_traced_begin(RestRun *self)
+{
+    /* the call's span and token, from traced_begin (which reports its own errors):
+     * a call it could not trace goes on untraced */
+    RestHook *hook = self->hook;
+    PyObject *args[3] = {hook->rt, self->route, self->template};
+    PyObject *begun = PyObject_Vectorcall(hook->traced_begin, args, 3, NULL);
+
+    if (begun != NULL && PyTuple_CheckExact(begun) && PyTuple_GET_SIZE(begun) == 2) {
+        PyObject *span = PyTuple_GET_ITEM(begun, 0), *token = PyTuple_GET_ITEM(begun, 1);
+        if (span != Py_None) {
+            Py_INCREF(span);
+            self->span = span;
+        }
+        if (token != Py_None) {
+            Py_INCREF(token);
+            self->token = token;
+        }
+    }
+    Py_XDECREF(begun);
+    PyErr_Clear();
+}
+
+static void
+rest_traced_end(RestRun *self, PyObject *error, PyObject *result, double duration)
+{
+    /* traced_end: the span ended, the call recorded, the token reset; never fails */
+    RestHook *hook = self->hook;
+    PyObject *number = PyFloat_FromDouble(duration), *outcome;
+    PyObject *args[7] = {hook->rt, self->route, (PyObject *)self, error, result, number,
+                         self->token == NULL ? Py_None : self->token};
+
+    if (number == NULL) {
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        number = args[5] = Py_None;
+    }
+    outcome = PyObject_Vectorcall(hook->traced_end, args, 7, NULL);
+    Py_XDECREF(outcome);
+    Py_DECREF(number);
+    Py_CLEAR(self->token);
+    PyErr_Clear(); /* traced_end() reports its own errors */
+}
 
 static PyObject *
 rest_begin(TimedRun *base)
@@ -2204,6 +2258,9 @@ rest_begin(TimedRun *base)
     RestRun *self = (RestRun *)base;
     PyObject *iterator;
 
+    if (self->traced) {
+        rest_traced_begin(self);
+    }
     task_entry_open(&self->open, self->hook->calls, (PyObject *)self);
     iterator = await_iterator(self->coro);
     Py_CLEAR(self->coro);
@@ -2211,16 +2268,31 @@ rest_begin(TimedRun *base)
 }
 
 static void
-rest_record(RestRun *self, PySendResult status)
+rest_record(RestRun *self, PySendResult status, PyObject *result)
 {
-    /* the call is over (``status``: PYGEN_RETURN, or PYGEN_ERROR with its
-     * exception set, kept as it is); never fails */
+    /* the call is over (``status``: PYGEN_RETURN with ``result``, or PYGEN_ERROR
+     * with its exception set, kept as it is); never fails */
     RestHook *hook = self->hook;
     double duration = perf_counter() - self->run.start;
     PyObject *outcome, *key, *series, *type = NULL, *error = NULL, *traceback = NULL;
     long code = -1;
 
     task_entry_close(&self->open, hook->calls);
+    if (self->traced) {
+        if (status == PYGEN_ERROR) {
+            PyErr_Fetch(&type, &error, &traceback);
+            PyErr_NormalizeException(&type, &error, &traceback);
+            if (traceback != NULL && error != NULL) {
+                PyException_SetTraceback(error, traceback);
+            }
+        }
+        rest_traced_end(self, error == NULL ? Py_None : error,
+                        status == PYGEN_RETURN && result != NULL ? result : Py_None, duration);
+        if (status == PYGEN_ERROR) {
+            PyErr_Restore(type, error, traceback);
+        }
+        return;
+    }
     if (status == PYGEN_RETURN && PyLong_CheckExact(self->status)) {
         code = PyLong_AsLong(self->status);
         if (code == -1) {
@@ -2271,7 +2343,7 @@ rest_stepped(TimedRun *base, PySendResult status, PyObject **result)
     }
     Py_CLEAR(base->awaiting);
     if (base->state == RUN_AWAITING) {
-        rest_record((RestRun *)base, status);
+        rest_record((RestRun *)base, status, *result);
     }
     run_done(base);
     return status;
@@ -2284,6 +2356,9 @@ rest_release(TimedRun *base)
 
     task_entry_close(&self->open, self->hook->calls);
     close_unstarted(&self->coro);
+    /* a traced call dropped without being closed (its task collected): its span is
+     * never ended, so never exported, and its context is gone with the task */
+    Py_CLEAR(self->token);
 }
 
 static const RunKind rest_kind = {
@@ -2302,6 +2377,8 @@ rest_run_traverse(RestRun *self, visitproc visit, void *arg)
     Py_VISIT(self->method);
     Py_VISIT(self->template);
     Py_VISIT(self->status);
+    Py_VISIT(self->span);
+    Py_VISIT(self->token);
     Py_VISIT(self->open.task);
     Py_VISIT(self->open.outer);
     Py_VISIT(self->run.awaiting);
@@ -2320,6 +2397,8 @@ rest_run_clear(RestRun *self)
     Py_CLEAR(self->method);
     Py_CLEAR(self->template);
     Py_CLEAR(self->status);
+    Py_CLEAR(self->span);
+    Py_CLEAR(self->token);
     return 0;
 }
 
@@ -2327,12 +2406,13 @@ static PyMemberDef rest_run_members[] = {
     {"template", T_OBJECT, offsetof(RestRun, template), READONLY, "The route's template."},
     {"status", T_OBJECT, offsetof(RestRun, status), 0, "The last attempt's HTTP status."},
     {"attempts", T_INT, offsetof(RestRun, attempts), 0, "Attempts answered so far."},
-    {"span", T_OBJECT, offsetof(RestRun, span), READONLY, "None: the call is not traced."},
+    {"span", T_OBJECT, offsetof(RestRun, span), READONLY,
+     "The call's span while traced, else None."},
     {NULL},
 };
 
 static PyTypeObject RestRun_Type = TIMED_RUN_TYPE(
-    RestRun, "RestRun", "One untraced REST call: the coroutine a RestHook call returns.",
+    RestRun, "RestRun", "One REST call: the coroutine a RestHook call returns.",
     rest_run_traverse, rest_run_clear, rest_run_members);
 
 static PyObject *
@@ -2377,6 +2457,7 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i;
     PyObject *active, *route = NULL, *coro, *template, *method;
     RestRun *run;
+    int traced = 0;
 
     switch (delegated(self->runtime, self->rt, &active)) {
     case HOOK_ERROR:
@@ -2386,14 +2467,11 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
     case HOOK_PYTHON:
         return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
     case HOOK_TRACING: {
-        /* ours only under a dropped event with the Discord span current (no span
-         * of the bot's own): the call makes no span, as rest._begin finds */
+        /* under a dropped event with the Discord span current (no span of the
+         * bot's own) the call makes no span, as rest._begin finds: untraced */
         PyObject *dropped = dropped_parent(self->current);
-        int ours = dropped != NULL && proxied(self->otel_current, self->proxy_context);
+        traced = !(dropped != NULL && proxied(self->otel_current, self->proxy_context));
         Py_XDECREF(dropped);
-        if (!ours) {
-            return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
-        }
     }
     }
     if (nargs >= 2) {
@@ -2408,7 +2486,8 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
         PyErr_Clear();
     }
     if (route == NULL || route == Py_None || nargs < 1) {
-        return PyObject_Vectorcall(self->original, args, nargsf, kwnames);
+        return PyObject_Vectorcall(traced ? self->traced : self->original, args, nargsf,
+                                   kwnames);
     }
     if (self->session_seen != Py_None) {
         rest_see_session(self, args[0]);
@@ -2424,6 +2503,10 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
         PyErr_Clear();
         Py_XDECREF(template);
         Py_XDECREF(method);
+        if (traced) { /* the Python hook's, then (it makes its own coroutine) */
+            close_unstarted(&coro);
+            return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+        }
         return coro;
     }
     timed_init(&run->run, &rest_kind);
@@ -2436,8 +2519,9 @@ rest_hook_call(RestHook *self, PyObject *const *args, size_t nargsf, PyObject *k
     run->template = template;
     Py_INCREF(Py_None);
     run->status = Py_None;
-    run->span = run->open.task = run->open.outer = NULL;
+    run->span = run->token = run->open.task = run->open.outer = NULL;
     run->attempts = 0;
+    run->traced = traced;
     PyObject_GC_Track(run);
     return (PyObject *)run;
 }
@@ -2448,16 +2532,17 @@ rest_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {
         "original", "traced", "runtime", "rt", "calls", "series_for", "finished",
         "acknowledged", "session_seen", "callback", "session_attribute", "current",
-        "otel_current", "proxy_context", "bounds", "series_type", NULL,
+        "otel_current", "proxy_context", "traced_begin", "traced_end", "bounds", "series_type",
+        NULL,
     };
-    PyObject *values[14], *bounds, *series_type;
+    PyObject *values[16], *bounds, *series_type;
     RestHook *self;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOO!OOOOUUOOOO!O!:RestHook", keywords, &values[0], &values[1],
+            args, kwargs, "OOOOO!OOOOUUOOOOOO!O!:RestHook", keywords, &values[0], &values[1],
             &values[2], &values[3], &PyDict_Type, &values[4], &values[5], &values[6], &values[7],
             &values[8], &values[9], &values[10], &values[11], &values[12], &values[13],
-            &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
+            &values[14], &values[15], &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
         return NULL;
     }
     self = (RestHook *)type->tp_alloc(type, 0);
@@ -2471,14 +2556,14 @@ rest_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     {
-        PyObject **fields[14] = {
+        PyObject **fields[16] = {
             &self->original, &self->traced, &self->runtime, &self->rt,
             &self->calls, &self->series_for, &self->finished, &self->acknowledged,
             &self->session_seen, &self->callback, &self->session_attribute, &self->current,
-            &self->otel_current, &self->proxy_context,
+            &self->otel_current, &self->proxy_context, &self->traced_begin, &self->traced_end,
         };
         Py_ssize_t i;
-        for (i = 0; i < 14; i++) {
+        for (i = 0; i < 16; i++) {
             Py_INCREF(values[i]);
             *fields[i] = values[i];
         }
@@ -2501,6 +2586,8 @@ rest_hook_traverse(RestHook *self, visitproc visit, void *arg)
     Py_VISIT(self->current);
     Py_VISIT(self->otel_current);
     Py_VISIT(self->proxy_context);
+    Py_VISIT(self->traced_begin);
+    Py_VISIT(self->traced_end);
     Py_VISIT(self->series);
     Py_VISIT(self->dict);
     return 0;
@@ -2523,6 +2610,8 @@ rest_hook_clear(RestHook *self)
     Py_CLEAR(self->current);
     Py_CLEAR(self->otel_current);
     Py_CLEAR(self->proxy_context);
+    Py_CLEAR(self->traced_begin);
+    Py_CLEAR(self->traced_end);
     Py_CLEAR(self->last_session);
     Py_CLEAR(self->series);
     Py_CLEAR(self->dict);
@@ -2549,13 +2638,15 @@ static PyTypeObject RestHook_Type = {
     .tp_doc = PyDoc_STR(
         "RestHook(original, traced, runtime, rt, calls, series_for, finished, acknowledged, "
         "session_seen, callback, session_attribute, current, otel_current, proxy_context, "
-        "bounds, series_type)\n\n"
-        "HTTPClient.request (or the webhook adapter's) while nothing is traced: the "
-        "original's coroutine awaited and timed by a coroutine written in C, open in "
-        "calls[current_task()] while it runs; a success goes into series_for(method, "
-        "template, status), anything else to finished(route, call, error, duration). "
-        "While rt.tracing (unless current holds a sampled-out span and otel_current() is "
-        "proxy_context), or when runtime.active is not rt, the call is traced(...)'s."),
+        "traced_begin, traced_end, bounds, series_type)\n\n"
+        "HTTPClient.request (or the webhook adapter's): the original's coroutine awaited "
+        "and timed by a coroutine written in C, open in calls[current_task()] while it "
+        "runs. Untraced, a success goes into series_for(method, template, status), "
+        "anything else to finished(route, call, error, duration). While rt.tracing "
+        "(unless current holds a sampled-out span and otel_current() is proxy_context) "
+        "the call begins with traced_begin(rt, route, template) -> (span, token) and ends "
+        "with traced_end(rt, route, call, error, result, duration, token). When "
+        "runtime.active is not rt, the call is traced(...)'s (the Python hook)."),
     .tp_basicsize = sizeof(RestHook),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
                 | Py_TPFLAGS_METHOD_DESCRIPTOR,

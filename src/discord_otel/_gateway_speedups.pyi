@@ -86,18 +86,20 @@ class ListenerScheduler:
     def __get__(self, instance: Any, owner: type | None = None) -> Any: ...
 
 class RestHook:
-    """``HTTPClient.request`` (or the webhook adapter's) while nothing is traced
-    (binds like a method): the original's coroutine awaited and timed by a
-    coroutine written in C, open in ``calls[current_task()]`` while it runs
-    (``attempts``, ``status``, ``template``, ``span``, for json_or_text); a
-    success goes into ``series_for(method, template, status)``, an interaction
-    callback (``callback``) to ``acknowledged(route)``, anything else to
+    """``HTTPClient.request`` (or the webhook adapter's; binds like a method): the
+    original's coroutine awaited and timed by a coroutine written in C, open in
+    ``calls[current_task()]`` while it runs (``attempts``, ``status``,
+    ``template``, ``span``, for json_or_text). Untraced, a success goes into
+    ``series_for(method, template, status)``, an interaction callback
+    (``callback``) to ``acknowledged(route)``, anything else to
     ``finished(route, call, error, duration)``. While ``rt.tracing`` (unless
     ``current`` holds a sampled-out span and ``otel_current()`` is
-    ``proxy_context``: a dropped event's call), or when ``runtime.active`` is not
-    ``rt``, the call is ``traced(...)``'s. The client's
-    ``session_attribute``, when not the last session seen, goes to
-    ``session_seen`` (None: not looked at)."""
+    ``proxy_context``: a dropped event's call, untraced), the call begins with
+    ``traced_begin(rt, route, template)`` -> ``(span, token)`` and ends with
+    ``traced_end(rt, route, call, error, result, duration, token)``. When
+    ``runtime.active`` is not ``rt``, the call is ``traced(...)``'s (the Python
+    hook). The client's ``session_attribute``, when not the last session seen,
+    goes to ``session_seen`` (None: not looked at)."""
 
     def __init__(
         self,
@@ -115,6 +117,8 @@ class RestHook:
         current: ContextVar[Any],
         otel_current: Callable[[], Any],
         proxy_context: Any,
+        traced_begin: Callable[[Any, Any, str], tuple[Any, Any]],
+        traced_end: Callable[[Any, Any, Any, BaseException | None, Any, float, Any], None],
         bounds: tuple[float, ...],
         series_type: type,
     ) -> None: ...

@@ -1,8 +1,9 @@
-"""REST calls while nothing is traced: the Python request hook against the compiled
-one (``_gateway_speedups.RestHook``), scenario by scenario -- the original's return
+"""REST calls: the Python request hook against the compiled one
+(``_gateway_speedups.RestHook``), scenario by scenario -- the original's return
 value and exception passed through unchanged, each call in
 ``discord.rest.request.duration`` under the same attributes, rate limits counted,
-nothing left open -- and both through a real bot against the simulator."""
+nothing left open; traced, the same span -- and both through a real bot against
+the simulator."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import discord
 import discord.http
 import pytest
+from opentelemetry import trace
 from opentelemetry.trace import NoOpTracerProvider
 from tests.instrumentation.conftest import (
     Telemetry,
@@ -288,3 +290,59 @@ async def test_calls_through_a_real_bot(
     assert ack.count == 1
     assert rest._calls == {}
     assert telemetry.spans() == []
+
+
+def spans_of(telemetry: Telemetry) -> list[tuple[Any, ...]]:
+    """The REST spans as a user reads them: name, outcome attributes, events,
+    status, and the parent's name (None: a root)."""
+    described = []
+    for span in telemetry.spans():
+        attributes = dict(span.attributes or {})
+        parent = telemetry.parent(span).name if span.parent is not None else None
+        described.append(
+            (
+                span.name,
+                attributes.get("http.response.status_code"),
+                attributes.get("error.type"),
+                attributes.get("http.request.resend_count"),
+                [event.name for event in span.events],
+                span.status.status_code.name,
+                parent,
+            )
+        )
+    return sorted(described, key=repr)
+
+
+POST = f"POST {MESSAGES}"
+EXPECTED_SPANS: dict[str, list[tuple[Any, ...]]] = {
+    "succeeds": [(POST, 200, None, None, [], "UNSET", None)],
+    # one span over both attempts: the 429 an event, the retry counted
+    "is rate limited once": [(POST, 204, None, 1, ["discord.ratelimited"], "UNSET", None)],
+    "is not found": [(POST, 404, "404", None, [], "ERROR", None)],
+    "cannot connect": [(POST, None, "OSError", None, [], "ERROR", None)],
+    "is cancelled while it waits": [(POST, None, "CancelledError", None, [], "ERROR", None)],
+    "is cancelled before it starts": [],
+    # the inner call's span is the outer one's child
+    "makes another call": [
+        ("GET /users/@me", 200, None, None, [], "UNSET", POST),
+        (POST, 201, None, None, [], "UNSET", None),
+    ],
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_a_traced_call_behaves_as_the_original_and_is_its_span(
+    scenario: str, telemetry: Telemetry, gateway_parser: str
+) -> None:
+    """Tracing, the compiled hook makes the call's span in Python as the Python
+    hook does, around the same unchanged call; both leave nothing open or current."""
+    original = SCENARIOS[scenario]["original"]
+    expected = await outcome(original, **SCENARIOS[scenario])
+    hook = rest._chosen_request_hook(original, False)
+    assert (type(hook).__name__ == "RestHook") == (gateway_parser == "compiled")
+    telemetry.exporter.clear()
+    seen = await outcome(hook, **SCENARIOS[scenario])
+    assert seen == expected
+    assert rest._calls == {}
+    assert spans_of(telemetry) == EXPECTED_SPANS[scenario]
+    assert trace.get_current_span() is trace.INVALID_SPAN

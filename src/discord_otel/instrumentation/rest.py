@@ -19,11 +19,12 @@ Sessions the bot creates itself (other APIs, its own webhooks) stay
 instrumented; under our span their spans nest as children, with the tokens in
 their URLs scrubbed by the distro's URL filter (``discord_otel.distro``).
 
-Where the install compiled it, ``request`` is ``_gateway_speedups.RestHook``: a
-call made while nothing is traced is timed by a coroutine written in C, with no
-interpreter frame of ours (it is also the task's open call for
-``json_or_text``); traced calls go to the Python hook. Tests hold both to the
-same outcomes, scenario by scenario.
+Where the install compiled it, ``request`` is ``_gateway_speedups.RestHook``:
+every call is timed by a coroutine written in C, with no interpreter frame of
+ours (it is also the task's open call for ``json_or_text``); a traced call's
+span is made and ended in Python (``_traced_begin`` and ``_end``, as the
+Python hook makes and ends it). Tests hold both to the same
+outcomes, scenario by scenario.
 
 The interaction callback (``POST /interactions/{id}/{token}/callback``) also
 gives the interaction's initial response time: gateway receipt -> callback
@@ -219,10 +220,11 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
                 session = getattr(self, "_HTTPClient__session", None)
                 if session is not None and _last_session() is not session:
                     _take_session_out_of_aiohttp_instrumentation(session)
+            template = str(route.path)
+            span = None
             if rt.tracing:
-                call, token = _begin(rt, route)
-            else:
-                call = _Call(str(route.path), None)
+                span, token = _begin(rt, route, template)
+            call = _Call(template, span)
             task = task_or_none()
             if task is not None:
                 outer = _calls.get(task)  # only if one request hook calls the other
@@ -238,31 +240,30 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
             error = exc
             raise
         finally:
-            if call is not None:
-                try:
-                    _finish(rt, route, call, error, result, time.perf_counter() - start)
-                except Exception:
-                    report("rest end")
             if task is not None:
                 if outer is None:
                     _calls.pop(task, None)
                 else:
                     _calls[task] = outer
-            if token is not None:
-                if token.var is CURRENT:
-                    CURRENT.reset(token)
-                else:
-                    otel_context.detach(token)
+            if call is not None:
+                _end(rt, route, call, error, result, time.perf_counter() - start, token)
 
     functools.update_wrapper(request, original)  # also sets __wrapped__
     return request
 
 
-def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Any] | None]:
-    """When tracing: the call's record with its span, made current (the token:
+def _reset(token: Token[Any]) -> None:
+    """What the call's start made current is no longer (``_begin``'s token)."""
+    if token.var is CURRENT:
+        CURRENT.reset(token)
+    else:
+        otel_context.detach(token)
+
+
+def _begin(rt: runtime.Runtime, route: Any, template: str) -> tuple[Span | None, Token[Any] | None]:
+    """When tracing: the call's span (None: dropped), made current (the token:
     of ``spans.CURRENT`` when the proxy is in the context, else of the
     OpenTelemetry context)."""
-    template = str(route.path)
     discord_span = None
     proxied = otel_current() is PROXY_CONTEXT
     if proxied:  # the usual case: a Discord span is current
@@ -271,14 +272,14 @@ def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Any] | None]:
         if discord_span is None:
             parent = INVALID_SPAN
         elif discord_span.sampled_out:  # known dropped: no span, nothing to look up
-            return _Call(template, None), None
+            return None, None
         else:
             parent = discord_span.materialise()
     else:
         parent = trace.get_current_span()
     span = recording.dropped_child(rt.tracer, parent)
     if span is not None:  # dropped: nothing to describe, and the current context is as unsampled
-        return _Call(template, None), None
+        return None, None
     method = str(route.method)
     span = recording.start_span(
         rt.tracer,
@@ -292,8 +293,8 @@ def _begin(rt: runtime.Runtime, route: Any) -> tuple[_Call, Token[Any] | None]:
         },
     )
     if proxied:
-        return _Call(template, span), CURRENT.set(standing_for(span, rt.tracer, discord_span))
-    return _Call(template, span), otel_context.attach(trace.set_span_in_context(span))
+        return span, CURRENT.set(standing_for(span, rt.tracer, discord_span))
+    return span, otel_context.attach(trace.set_span_in_context(span))
 
 
 def _finish(
@@ -391,6 +392,40 @@ def _acknowledged(rt: runtime.Runtime, route: Any) -> None:
 # --- the compiled hook's callbacks (each reports its own errors) -----------------
 
 
+def _traced_begin(
+    rt: runtime.Runtime, route: Any, template: str
+) -> tuple[Span | None, Token[Any] | None]:
+    """The compiled hook's traced call begins: its span and token (``_begin``),
+    or none when that failed (the call goes on untraced)."""
+    try:
+        return _begin(rt, route, template)
+    except Exception:
+        report("rest start")
+        return None, None
+
+
+def _end(
+    rt: runtime.Runtime,
+    route: Any,
+    call: _Call,
+    error: BaseException | None,
+    result: Any,
+    duration: float,
+    token: Token[Any] | None,
+) -> None:
+    """A call is over (either hook's): recorded (``_finish``), then what
+    ``_begin`` made current is no longer (``token``, when traced)."""
+    try:
+        _finish(rt, route, call, error, result, duration)
+    except Exception:
+        report("rest end")
+    if token is not None:
+        try:
+            _reset(token)
+        except Exception:
+            report("rest end")
+
+
 def _success_series(method: str, template: str, status: int) -> _Series | None:
     rt = runtime.active
     if rt is None:
@@ -451,6 +486,8 @@ def _chosen_request_hook(original: Callable[..., Any], own_session: bool) -> Cal
             CURRENT,
             otel_current,
             PROXY_CONTEXT,
+            _traced_begin,
+            _end,
             rt.instruments.rest_duration.bounds,  # type: ignore[union-attr]
             _Series,
         ),
