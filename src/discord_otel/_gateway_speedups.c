@@ -2665,11 +2665,10 @@ static PyTypeObject RestHook_Type = {
 /* ---- command runs ---------------------------------------------------------
  *
  * CommandHook stands in for BotBase.invoke(ctx) (``interaction`` false) or
- * CommandTree._call(interaction) (true) while nothing is traced (a method: it
- * binds like a function). Called as discord.py calls it, it calls the original
- * (an ``async def``: that only makes its coroutine) and returns a CommandRun
- * awaiting it, which does what commands._invoke_command / app_commands._call do
- * untraced:
+ * CommandTree._call(interaction) (true) (a method: it binds like a function).
+ * Called as discord.py calls it, it calls the original (an ``async def``: that
+ * only makes its coroutine) and returns a CommandRun awaiting it, which does
+ * what commands._invoke_command / app_commands._call do untraced:
  *
  * - as it begins, the handler's span (a HandlerSpan with tracer, name,
  *   attributes, start_ns and None for real, end_ns, parent and error) is the
@@ -2688,11 +2687,14 @@ static PyTypeObject RestHook_Type = {
  *   duration), the Python record.
  *
  * While tracing, a command under a dropped event (current holds a sampled-out
- * span) is still the hook's own: its span is then a ``standin`` under that
- * span, never exported. A message that invokes no command gets the original's
- * own coroutine, as from the Python hook. An unknown command, an autocomplete
- * interaction, any other call while tracing and any with another runtime go to
- * traced(self, subject): the Python hook. */
+ * span) is still an untraced one: its span is then a ``standin`` under that
+ * span, never exported. Any other command while tracing is a CommandRun too,
+ * begun by traced_begin(rt, subject) and ended by traced_end(rt, subject,
+ * begun, error) -- the Python hook's own halves around its await, so no Python
+ * coroutine or frame per traced command. A message that invokes no command
+ * gets the original's own coroutine, as from the Python hook. Untraced, an
+ * unknown command and an autocomplete interaction, and any call with another
+ * runtime, go to traced(self, subject): the Python hook. */
 
 static PyObject *str_command;
 static PyObject *str_cs_command;
@@ -2733,6 +2735,8 @@ typedef struct {
     PyObject *active;       /* dict: kind -> commands running */
     PyObject *series_for;   /* series_for(name, kind) */
     PyObject *failed;       /* failed(span, name, kind, error, duration) */
+    PyObject *traced_begin; /* traced_begin(rt, subject): what traced_end is given */
+    PyObject *traced_end;   /* traced_end(rt, subject, begun, error) */
     PyObject *series;       /* dict: (name, kind) -> series */
     PyObject *dict;         /* __dict__ */
     int interaction;
@@ -2749,6 +2753,8 @@ typedef struct {
     PyObject *parent;  /* the dropped event's span it runs under while tracing, or NULL */
     PyObject *span;    /* the handler's span, once begun */
     TaskEntry open;    /* the span in ``untraced`` while it runs */
+    int traced;        /* begun and ended by traced_begin / traced_end (``begun`` is
+                        * what traced_begin gave, ``span`` unused) */
 } CommandRun;
 
 static PyTypeObject CommandRun_Type;
@@ -2871,6 +2877,14 @@ command_begin(TimedRun *base)
     CommandHook *hook = self->hook;
     PyObject *iterator, *outcome;
 
+    if (self->traced) { /* traced_begin reports its own errors */
+        PyObject *begin_args[2] = {hook->rt, self->subject};
+        self->begun = PyObject_Vectorcall(hook->traced_begin, begin_args, 2, NULL);
+        PyErr_Clear();
+        iterator = await_iterator(self->coro);
+        Py_CLEAR(self->coro);
+        return iterator;
+    }
     self->span = new_handler_span(hook, self->begun, self->parent);
     if (self->span != NULL && count_active(hook, PyTuple_GET_ITEM(self->begun, 1), 1) == 0) {
         if (PyDict_GET_SIZE(hook->untraced) >= hook->untraced_limit) {
@@ -2968,15 +2982,48 @@ done:
     }
 }
 
+static void
+command_traced_end(CommandRun *self, PySendResult status)
+{
+    /* a traced command is over: traced_end(rt, subject, begun, error); keeps the
+     * exception being raised, never fails */
+    CommandHook *hook = self->hook;
+    PyObject *type = NULL, *error = NULL, *traceback = NULL, *outcome;
+
+    if (status == PYGEN_ERROR) {
+        PyErr_Fetch(&type, &error, &traceback);
+        PyErr_NormalizeException(&type, &error, &traceback);
+        if (traceback != NULL && error != NULL) {
+            PyException_SetTraceback(error, traceback);
+        }
+    }
+    {
+        PyObject *end_args[4] = {hook->rt, self->subject,
+                                 self->begun == NULL ? Py_None : self->begun,
+                                 error == NULL ? Py_None : error};
+        outcome = PyObject_Vectorcall(hook->traced_end, end_args, 4, NULL);
+    }
+    Py_XDECREF(outcome);
+    PyErr_Clear(); /* traced_end() reports its own errors */
+    if (status == PYGEN_ERROR) {
+        PyErr_Restore(type, error, traceback);
+    }
+}
+
 static PySendResult
 command_stepped(TimedRun *base, PySendResult status, PyObject **result)
 {
+    CommandRun *self = (CommandRun *)base;
+
     if (status == PYGEN_NEXT) {
         return PYGEN_NEXT;
     }
     Py_CLEAR(base->awaiting);
-    if (base->state == RUN_AWAITING && ((CommandRun *)base)->span != NULL) {
-        command_record((CommandRun *)base, status);
+    if (base->state == RUN_AWAITING && self->traced) {
+        command_traced_end(self, status);
+    }
+    else if (base->state == RUN_AWAITING && self->span != NULL) {
+        command_record(self, status);
     }
     run_done(base);
     return status;
@@ -3029,7 +3076,7 @@ command_run_clear(CommandRun *self)
 }
 
 static PyTypeObject CommandRun_Type = TIMED_RUN_TYPE(
-    CommandRun, "CommandRun", "One untraced command: the coroutine a CommandHook call returns.",
+    CommandRun, "CommandRun", "One command: the coroutine a CommandHook call returns.",
     command_run_traverse, command_run_clear, NULL);
 
 static PyObject *
@@ -3106,7 +3153,7 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *active, *subject, *begun, *coro, *parent = NULL;
     CommandRun *run;
-    int handing;
+    int handing, traced = 0;
 
     /* first: a plain message, on every message of a bot, is the original's in
      * every mode */
@@ -3123,13 +3170,18 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
     if (handing == HOOK_TRACING) { /* ours only under a dropped event: never exported */
         parent = dropped_parent(self->current);
     }
-    if (handing == HOOK_PYTHON || (handing == HOOK_TRACING && parent == NULL) || nargs != 2
+    if (handing == HOOK_PYTHON || nargs != 2
         || kwnames != NULL) { /* the last two: not as discord.py calls it */
         Py_XDECREF(parent);
         return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
     }
     subject = args[1];
-    if (self->interaction) {
+    if (handing == HOOK_TRACING && parent == NULL) { /* traced: begun and ended in Python */
+        traced = 1;
+        Py_INCREF(Py_None);
+        begun = Py_None;
+    }
+    else if (self->interaction) {
         begun = interaction_description(self, subject);
     }
     else {
@@ -3137,7 +3189,7 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
         begun = command == NULL || command == Py_None ? NULL : command_description(self, command);
         Py_XDECREF(command);
     }
-    if (begun == NULL || begun == Py_None) {
+    if (begun == NULL || (begun == Py_None && !traced)) {
         /* not ours to measure (an unknown command, an autocomplete): the Python hook's */
         PyErr_Clear();
         Py_XDECREF(begun);
@@ -3155,6 +3207,10 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
         PyErr_Clear();
         Py_DECREF(begun);
         Py_XDECREF(parent);
+        if (traced) { /* the Python hook's, then (it makes its own coroutine) */
+            close_unstarted(&coro);
+            return PyObject_Vectorcall(self->traced, args, nargsf, kwnames);
+        }
         return coro;
     }
     timed_init(&run->run, &command_kind);
@@ -3163,6 +3219,11 @@ command_hook_call(CommandHook *self, PyObject *const *args, size_t nargsf, PyObj
     run->coro = coro;
     Py_INCREF(subject);
     run->subject = subject;
+    run->traced = traced;
+    if (traced) { /* set by traced_begin as the run begins */
+        Py_DECREF(begun);
+        begun = NULL;
+    }
     run->begun = begun;
     run->parent = parent;
     run->span = run->open.task = run->open.outer = NULL;
@@ -3176,24 +3237,24 @@ command_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {
         "original", "traced", "runtime", "rt", "interaction", "describe", "kinds",
         "default_kind", "autocomplete", "span_type", "standin", "current", "tracer", "time_ns",
-        "untraced", "forget", "untraced_limit", "active", "series_for", "failed", "bounds",
-        "series_type", NULL,
+        "untraced", "forget", "untraced_limit", "active", "series_for", "failed",
+        "traced_begin", "traced_end", "bounds", "series_type", NULL,
     };
     PyObject *original, *traced, *runtime, *rt, *describe, *kinds, *default_kind, *autocomplete;
     PyObject *span_type, *standin, *current, *tracer, *time_ns, *untraced, *forget, *active;
-    PyObject *series_for, *failed;
+    PyObject *series_for, *failed, *traced_begin, *traced_end;
     PyObject *bounds, *series_type;
     int interaction;
     Py_ssize_t untraced_limit, i;
     CommandHook *self;
 
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "OOOOpOO!O!OO!O!OOOO!OnO!OOO!O!:CommandHook", keywords, &original,
+            args, kwargs, "OOOOpOO!O!OO!O!OOOO!OnO!OOOOO!O!:CommandHook", keywords, &original,
             &traced, &runtime, &rt, &interaction, &describe, &PyDict_Type, &kinds, &PyTuple_Type,
             &default_kind, &autocomplete, &PyType_Type, &span_type, &PyType_Type, &standin,
             &current, &tracer, &time_ns, &PyDict_Type, &untraced, &forget, &untraced_limit,
-            &PyDict_Type, &active, &series_for, &failed, &PyTuple_Type, &bounds, &PyType_Type,
-            &series_type)) {
+            &PyDict_Type, &active, &series_for, &failed, &traced_begin, &traced_end,
+            &PyTuple_Type, &bounds, &PyType_Type, &series_type)) {
         return NULL;
     }
     if (!PyType_IsSubtype((PyTypeObject *)standin, (PyTypeObject *)span_type)) {
@@ -3224,19 +3285,19 @@ command_hook_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     {
-        PyObject *values[18] = {
+        PyObject *values[20] = {
             original, traced, runtime, rt, describe, kinds, default_kind, autocomplete,
             span_type, standin, current, tracer, time_ns, untraced, forget, active, series_for,
-            failed,
+            failed, traced_begin, traced_end,
         };
-        PyObject **fields[18] = {
+        PyObject **fields[20] = {
             &self->original, &self->traced, &self->runtime, &self->rt, &self->describe,
             &self->kinds, &self->default_kind, &self->autocomplete,
             (PyObject **)&self->span_type, (PyObject **)&self->standin, &self->current,
             &self->tracer, &self->time_ns, &self->untraced, &self->forget, &self->active,
-            &self->series_for, &self->failed,
+            &self->series_for, &self->failed, &self->traced_begin, &self->traced_end,
         };
-        for (i = 0; i < 18; i++) {
+        for (i = 0; i < 20; i++) {
             Py_INCREF(values[i]);
             *fields[i] = values[i];
         }
@@ -3266,6 +3327,8 @@ command_hook_traverse(CommandHook *self, visitproc visit, void *arg)
     Py_VISIT(self->active);
     Py_VISIT(self->series_for);
     Py_VISIT(self->failed);
+    Py_VISIT(self->traced_begin);
+    Py_VISIT(self->traced_end);
     Py_VISIT(self->series);
     Py_VISIT(self->dict);
     return 0;
@@ -3293,6 +3356,8 @@ command_hook_clear(CommandHook *self)
     Py_CLEAR(self->active);
     Py_CLEAR(self->series_for);
     Py_CLEAR(self->failed);
+    Py_CLEAR(self->traced_begin);
+    Py_CLEAR(self->traced_end);
     Py_CLEAR(self->series);
     Py_CLEAR(self->dict);
     return 0;
@@ -3313,14 +3378,16 @@ static PyTypeObject CommandHook_Type = {
     .tp_doc = PyDoc_STR(
         "CommandHook(original, traced, runtime, rt, interaction, describe, kinds, "
         "default_kind, autocomplete, span_type, standin, current, tracer, time_ns, untraced, "
-        "forget, untraced_limit, active, series_for, failed, bounds, series_type)\n\n"
-        "BotBase.invoke (or CommandTree._call, with interaction) while nothing is traced: "
-        "the original's coroutine awaited and timed by a coroutine written in C, its "
-        "handler span in untraced[current task] while it runs and counted in active by "
-        "kind; a success goes into series_for(name, kind), a failure to failed(span, name, "
-        "kind, error, duration). While rt.tracing (unless current holds a sampled-out span: "
-        "the handler's is then a standin under it), or when runtime.active is not rt, the "
-        "call is traced(...)'s."),
+        "forget, untraced_limit, active, series_for, failed, traced_begin, traced_end, bounds, "
+        "series_type)\n\n"
+        "BotBase.invoke (or CommandTree._call, with interaction): the original's coroutine "
+        "awaited by a coroutine written in C. Untraced, it is timed here, its handler span "
+        "in untraced[current task] while it runs and counted in active by kind; a success "
+        "goes into series_for(name, kind), a failure to failed(span, name, kind, error, "
+        "duration). While rt.tracing (unless current holds a sampled-out span: the "
+        "handler's is then an untraced standin under it) the command begins with "
+        "traced_begin(rt, subject) and ends with traced_end(rt, subject, begun, error). "
+        "When runtime.active is not rt, the call is traced(...)'s (the Python hook)."),
     .tp_basicsize = sizeof(CommandHook),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
                 | Py_TPFLAGS_METHOD_DESCRIPTOR,

@@ -143,15 +143,18 @@ class AttemptObserver:
     def __call__(self, response: Any) -> Any: ...
 
 class CommandHook:
-    """``BotBase.invoke`` (or ``CommandTree._call``, with ``interaction``) while
-    nothing is traced (binds like a method): the original's coroutine awaited and
-    timed by a coroutine written in C. Its handler span (a ``span_type``, or a
+    """``BotBase.invoke`` (or ``CommandTree._call``, with ``interaction``; binds
+    like a method): the original's coroutine awaited by a coroutine written in C.
+    Untraced, it is timed there: its handler span (a ``span_type``, or a
     ``standin`` under a dropped event's span in ``current`` while tracing) is in
     ``untraced[current_task()]`` while it runs and counted in ``active`` by kind;
     the command is described as ``(name, kind, attributes)`` by ``describe``
     (interactions begin as ``kinds[data["type"]]`` or ``default_kind``). A success
     goes into ``series_for(name, kind)``, a failure to ``failed(span, name, kind,
-    error, duration)``; any other call is ``traced(...)``'s."""
+    error, duration)``. Traced, it begins with ``traced_begin(rt, subject)`` and
+    ends with ``traced_end(rt, subject, begun, error)``. Untraced unknown
+    commands and autocompletes, and calls with another runtime, are
+    ``traced(...)``'s (the Python hook)."""
 
     def __init__(
         self,
@@ -175,6 +178,8 @@ class CommandHook:
         active: dict[str, int],
         series_for: Callable[[str, str], Any],
         failed: Callable[[Any, str, str, BaseException | None, float], Any],
+        traced_begin: Callable[[Any, Any], Any],
+        traced_end: Callable[[Any, Any, Any, BaseException | None], None],
         bounds: tuple[float, ...],
         series_type: type,
     ) -> None: ...

@@ -142,10 +142,25 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
     interaction = args[0] if args else kwargs.get("interaction")
     if rt is None or interaction is None:
         return await _original_call(self, *args, **kwargs)
-    autocomplete = interaction.type is discord.InteractionType.autocomplete
-    handler: Handler | None = None
-    kind = semconv.COMMAND_TYPE_SLASH
+    begun = _call_begun(rt, interaction)
+    error: BaseException | None = None
     try:
+        return await _original_call(self, *args, **kwargs)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _call_ended(rt, interaction, begun, error)
+
+
+CallBegun = tuple[Handler, str, bool]  # the handler, the kind it began as, autocomplete
+
+
+def _call_begun(rt: runtime.Runtime, interaction: Any) -> CallBegun | None:
+    """An interaction's command begins (as the hook awaits the original): its handler."""
+    try:
+        autocomplete = interaction.type is discord.InteractionType.autocomplete
+        kind = semconv.COMMAND_TYPE_SLASH
         attributes: dict[str, types.AttributeValue] = {}
         if autocomplete:
             attributes[semconv.COMMAND_NAME] = semconv.UNKNOWN_COMMAND
@@ -160,6 +175,10 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
             elif command_type == 3:
                 kind = semconv.COMMAND_TYPE_MESSAGE
             handler = start_command(rt, semconv.UNKNOWN_COMMAND, kind, attributes)
+    except Exception:
+        report("app command start")
+        return None
+    try:
         # span attributes and name resolution: only if the span is exported (neither
         # in metrics-only mode nor under a sampled-out event)
         if handler.traced:
@@ -167,41 +186,45 @@ async def _call(self: Any, *args: Any, **kwargs: Any) -> Any:
             handler.span.resolve = _resolver(interaction, autocomplete)
     except Exception:
         report("app command start")
+    return handler, kind, autocomplete
+
+
+def _call_ended(
+    rt: runtime.Runtime, interaction: Any, begun: CallBegun | None, error: BaseException | None
+) -> None:
+    """The interaction's command is over (``error``: what it raised): its handler ends."""
+    if begun is None:
+        return
+    handler, kind, autocomplete = begun
     try:
-        return await _original_call(self, *args, **kwargs)
-    except Exception as exc:
-        if handler is not None and handler.span.error is None:
-            handler.span.record_error(exc)
-        raise
-    finally:
-        if handler is not None:
-            try:
-                span = handler.span
-                if autocomplete:
-                    if span.resolve is not None:
-                        resolve = span.resolve
-                        span.resolve = None
-                        resolve(span)
-                    handler.close()
-                else:
-                    command = getattr(interaction, "_cs_command", None)  # resolved_command()
-                    name, final_kind, cog = _descriptions.get(command) or describe(command)
-                    if span.resolve is not None:  # never materialised: end_command names it
-                        span.resolve = None
-                        if cog is not None:
-                            span.set_internal(semconv.COG, cog)
-                    if final_kind != kind:  # keep command.active balanced
-                        active = rt.instruments.command_active
-                        active[kind] = active.get(kind, 1) - 1
-                        active[final_kind] = active.get(final_kind, 0) + 1
-                    end_command(
-                        handler,
-                        name,
-                        final_kind,
-                        bool(getattr(interaction, "command_failed", False)),
-                    )
-            except Exception:
-                report("app command end")
+        span = handler.span
+        if isinstance(error, Exception) and span.error is None:
+            span.record_error(error)
+        if autocomplete:
+            if span.resolve is not None:
+                resolve = span.resolve
+                span.resolve = None
+                resolve(span)
+            handler.close()
+            return
+        command = getattr(interaction, "_cs_command", None)  # resolved_command()
+        name, final_kind, cog = _descriptions.get(command) or describe(command)
+        if span.resolve is not None:  # never materialised: end_command names it
+            span.resolve = None
+            if cog is not None:
+                span.set_internal(semconv.COG, cog)
+        if final_kind != kind:  # keep command.active balanced
+            active = rt.instruments.command_active
+            active[kind] = active.get(kind, 1) - 1
+            active[final_kind] = active.get(final_kind, 0) + 1
+        end_command(
+            handler,
+            name,
+            final_kind,
+            bool(getattr(interaction, "command_failed", False)),
+        )
+    except Exception:
+        report("app command end")
 
 
 async def _record_and_reraise(
@@ -236,7 +259,9 @@ _BEGUN = {
 def instrument(patcher: Patcher) -> None:
     global _original_call
     _original_call = app_commands.CommandTree._call
-    hook = command_hook(_original_call, _call, True, _tree_description, _BEGUN)
+    hook = command_hook(
+        _original_call, _call, True, _tree_description, _call_begun, _call_ended, _BEGUN
+    )
     patcher.replace(app_commands.CommandTree, "_call", hook)
     patcher.wrap(app_commands.Command, "_invoke_error_handlers", _invoke_error_handlers)
     patcher.wrap(app_commands.ContextMenu, "_invoke", _record_and_reraise)

@@ -170,12 +170,31 @@ def _invoke(self: Any, ctx: Any, /) -> Any:
 
 
 async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
-    handler = None
-    kind = semconv.COMMAND_TYPE_PREFIX
+    begun = _prefix_begun(rt, ctx)
+    error: BaseException | None = None
     try:
+        return await _original_invoke(bot, ctx)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _prefix_ended(rt, ctx, begun, error)
+
+
+PrefixBegun = tuple[Handler, str]  # the handler, and the kind it began as
+
+
+def _prefix_begun(rt: runtime.Runtime, ctx: Any) -> PrefixBegun | None:
+    """A prefix invocation begins (as the hook awaits the original): its handler."""
+    try:
+        kind = semconv.COMMAND_TYPE_PREFIX
         if getattr(ctx.command, "__commands_is_hybrid__", False):
             kind = semconv.COMMAND_TYPE_HYBRID
         handler = start_command(rt, _prefix_name(ctx), kind, {})
+    except Exception:
+        report("command start")
+        return None
+    try:
         if handler.traced:  # read only if the span is exported (a sampled-out one never is)
             handler.span.lazy_attributes = partial(_prefix_context, rt, ctx)
             handler.span.resolve = _resolve_prefix(ctx)
@@ -183,21 +202,25 @@ async def _invoke_command(rt: runtime.Runtime, bot: Any, ctx: Any) -> Any:
             handler.span.record_error(commands.CommandNotFound("Command is not found"))
     except Exception:
         report("command start")
+    return handler, kind
+
+
+def _prefix_ended(
+    rt: runtime.Runtime, ctx: Any, begun: PrefixBegun | None, error: BaseException | None
+) -> None:
+    """The invocation is over (``error``: what it raised): its handler ends."""
+    if begun is None:
+        return
+    handler, kind = begun
     try:
-        return await _original_invoke(bot, ctx)
-    except Exception as exc:
-        if handler is not None and handler.span.error is None:
-            handler.span.record_error(exc)
-        raise
-    finally:
-        if handler is not None:
-            try:
-                if handler.traced and rt.settings.capture_command_options:
-                    handler.span.set_internal(semconv.COMMAND_OPTIONS, _prefix_options(ctx))
-                # a group's invoke settles ctx.command on the subcommand: named again
-                end_command(handler, _prefix_name(ctx), kind, bool(ctx.command_failed))
-            except Exception:
-                report("command end")
+        if isinstance(error, Exception) and handler.span.error is None:
+            handler.span.record_error(error)
+        if handler.traced and rt.settings.capture_command_options:
+            handler.span.set_internal(semconv.COMMAND_OPTIONS, _prefix_options(ctx))
+        # a group's invoke settles ctx.command on the subcommand: named again
+        end_command(handler, _prefix_name(ctx), kind, bool(ctx.command_failed))
+    except Exception:
+        report("command end")
 
 
 def _prefix_context(rt: runtime.Runtime, ctx: Any) -> dict[str, types.AttributeValue]:
@@ -284,12 +307,16 @@ def command_hook(
     traced: Callable[..., Any],
     interaction: bool,
     describe: Callable[[Any], Description],
+    traced_begin: Callable[[Any, Any], Any],
+    traced_end: Callable[[Any, Any, Any, BaseException | None], None],
     kinds: dict[int, Description] | None = None,
     default_kind: Description | None = None,
 ) -> Callable[..., Any]:
-    """The compiled hook for ``original`` where built (untraced commands, and those
-    under a dropped event, are timed by a coroutine written in C; the rest go to
-    ``traced``), else ``traced``."""
+    """The compiled hook for ``original`` where built, else ``traced``: every
+    command awaited by a coroutine written in C -- untraced ones (and those under
+    a dropped event) timed there, traced ones begun and ended by the Python
+    hook's halves ``traced_begin(rt, subject)`` and ``traced_end(rt, subject,
+    begun, error)``."""
     rt = runtime.active
     fast = gateway.compiled(
         rt,
@@ -315,6 +342,8 @@ def command_hook(
             rt.instruments.command_active,  # type: ignore[union-attr]
             _success_series,
             _untraced_failure,
+            traced_begin,
+            traced_end,
             rt.instruments.command_duration.bounds,  # type: ignore[union-attr]
             _Series,
         ),
@@ -325,7 +354,9 @@ def command_hook(
 def instrument(patcher: Patcher) -> None:
     global _original_invoke
     _original_invoke = commands.bot.BotBase.invoke
-    hook = command_hook(_original_invoke, _invoke, False, _prefix_description)
+    hook = command_hook(
+        _original_invoke, _invoke, False, _prefix_description, _prefix_begun, _prefix_ended
+    )
     patcher.replace(commands.bot.BotBase, "invoke", hook)
     patcher.wrap(commands.Command, "dispatch_error", _dispatch_error)
 
