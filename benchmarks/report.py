@@ -189,6 +189,23 @@ def _cell(cell: dict[str, Any]) -> str:
     return f"{_fmt(cell.get('ratio'))} [{q1}-{q3}] ({low}-{high})"
 
 
+WAITED = 0.6  # a run's wall-clock rate over its CPU-time rate below which the bot waited
+
+
+def _waits(raw: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Per workload and path: how many runs had the bot waiting, of how many."""
+    found: dict[str, tuple[int, int]] = {}
+    for current in raw["rounds"]:
+        for outcome in current.values():
+            for key, run in outcome.get("runs", {}).items():
+                if not run.get("cpu_throughput"):
+                    continue
+                count, total = found.get(key, (0, 0))
+                waited = run["throughput"] / run["cpu_throughput"] < WAITED
+                found[key] = (count + waited, total + 1)
+    return dict(sorted(found.items()))
+
+
 def _mark(passed: bool | None) -> str:
     return {True: "PASS", False: "**FAIL**", None: "n/a"}[passed]
 
@@ -246,6 +263,13 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
             f"{after_ms:.1f} ms after it (compare with other runs' figures: a slower machine "
             "shows here before it shows in the ratios)"
             + (" -- **the speed changed during this run**" if drifted else "")
+        )
+    waited = _waits(raw)
+    if waited:
+        lines.append(
+            "- runs where the bot waited (wall-clock rate under 0.6 of what its CPU time "
+            "allows: something else held it up, e.g. the simulator): "
+            + ", ".join(f"{key} {count} of {total}" for key, (count, total) in waited.items())
         )
     if meta.get("otlp_encoder"):
         lines.append(f"- discord-otel's OTLP span encoder: {meta['otlp_encoder']}")
