@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                         pg_dsn=dsn,
                         workdir=workdir,
                         progress=progress,
+                        machine_speed=report.calibrate,
                     )
                 )
         raw["meta"] = report.machine_info()

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -521,13 +521,18 @@ async def run_all(
     workdir: Path,
     progress: Any = print,
     timeout: float = 180,
+    machine_speed: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
+    """Every round, then the memory pass. ``machine_speed()`` (ms of a fixed loop),
+    when given, is taken before each bot run: it shows which runs a host that
+    changed speed under the benchmark slowed."""
     plan = [(w, p, sizes.events[w]) for p in PATHS for w in workloads]
     rounds: list[dict[str, Any]] = []
     for number in range(sizes.rounds):
         order = modes[number % len(modes) :] + modes[: number % len(modes)]
         current: dict[str, Any] = {}
         for mode in order:
+            speed_ms = machine_speed() if machine_speed is not None else None
             began = time.monotonic()
             outcome = await run_bot(
                 mode,
@@ -539,6 +544,8 @@ async def run_all(
                 timeout=timeout,
             )
             outcome["load"] = _load()
+            if speed_ms is not None:
+                outcome["speed_ms"] = speed_ms
             current[mode.name] = outcome
             summary = " ".join(
                 f"{key}={run['throughput']:.0f}/s" for key, run in outcome["runs"].items()

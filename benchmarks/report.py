@@ -271,6 +271,17 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
             "allows: something else held it up, e.g. the simulator): "
             + ", ".join(f"{key} {count} of {total}" for key, (count, total) in waited.items())
         )
+    speeds = [
+        outcome["speed_ms"]
+        for current in raw["rounds"]
+        for outcome in current.values()
+        if outcome.get("speed_ms")
+    ]
+    if speeds:
+        lines.append(
+            f"- the same loop before each bot run: {min(speeds):.1f} to {max(speeds):.1f} ms "
+            f"(median {statistics.median(speeds):.1f}; `speed_ms` of each run in results.json)"
+        )
     if meta.get("otlp_encoder"):
         lines.append(f"- discord-otel's OTLP span encoder: {meta['otlp_encoder']}")
     busy = drifted or (others or 0) > 0.15 or max(load + load_after + during, default=0) > 2.5

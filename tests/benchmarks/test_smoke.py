@@ -57,7 +57,10 @@ def test_smoke_run_covers_every_mode_and_workload(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     raw = json.loads((out / "results.json").read_text())
-    assert (out / "RESULTS.md").read_text().startswith("# discord-otel benchmark results")
+    text = (out / "RESULTS.md").read_text()
+    assert text.startswith("# discord-otel benchmark results")
+    assert "- the same loop before each bot run: " in text
+    assert "- runs where the bot waited " in text
     assert (out / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert raw["micro"], "micro costs missing"
     modes = [m.name for m in harness.MODES]
@@ -66,6 +69,7 @@ def test_smoke_run_covers_every_mode_and_workload(tmp_path: Path) -> None:
         outcome = raw["rounds"][0][name]
         assert outcome["error"] is None, (name, outcome.get("log_tail"))
         assert outcome["startup_s"] > 0
+        assert outcome["speed_ms"] > 0  # the machine's speed as this bot run began
         for workload in harness.WORKLOADS:
             for path in harness.PATHS:
                 run = outcome["runs"][workload + path]
