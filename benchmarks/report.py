@@ -189,6 +189,16 @@ def _cell(cell: dict[str, Any]) -> str:
     return f"{_fmt(cell.get('ratio'))} [{q1}-{q3}] ({low}-{high})"
 
 
+def _each_run(raw: dict[str, Any], field: str) -> list[Any]:
+    """``field`` of every bot run of every round that has it."""
+    return [
+        outcome[field]
+        for current in raw["rounds"]
+        for outcome in current.values()
+        if outcome.get(field)
+    ]
+
+
 WAITED = 0.6  # a run's wall-clock rate over its CPU-time rate below which the bot waited
 
 
@@ -235,12 +245,7 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
         f"- load average before {', '.join(f'{x:.2f}' for x in load)}; "
         f"after {', '.join(f'{x:.2f}' for x in load_after)}"
     )
-    during = [
-        outcome["load"][0]
-        for current in raw["rounds"]
-        for outcome in current.values()
-        if outcome.get("load")
-    ]
+    during = [load[0] for load in _each_run(raw, "load")]
     if during:
         lines.append(
             f"- 1-minute load average between bot runs: median {statistics.median(during):.2f}, "
@@ -271,12 +276,7 @@ def markdown(raw: dict[str, Any], modes: list[Any], workloads: list[str]) -> str
             "allows: something else held it up, e.g. the simulator): "
             + ", ".join(f"{key} {count} of {total}" for key, (count, total) in waited.items())
         )
-    speeds = [
-        outcome["speed_ms"]
-        for current in raw["rounds"]
-        for outcome in current.values()
-        if outcome.get("speed_ms")
-    ]
+    speeds = _each_run(raw, "speed_ms")
     if speeds:
         lines.append(
             f"- the same loop before each bot run: {min(speeds):.1f} to {max(speeds):.1f} ms "

@@ -842,6 +842,18 @@ set_handled_exception(PyObject *exception)
 #endif
 }
 
+static void
+take_raised(PyObject **type, PyObject **error, PyObject **traceback)
+{
+    /* the exception being raised, taken (for PyErr_Restore once the run has
+     * recorded it) with its traceback set on it */
+    PyErr_Fetch(type, error, traceback);
+    PyErr_NormalizeException(type, error, traceback);
+    if (*traceback != NULL && *error != NULL) {
+        PyException_SetTraceback(*error, *traceback);
+    }
+}
+
 /* While a run awaits with a failure being handled (a listener's on_error), that
  * failure is the exception being handled, as in an ``except`` block: set before
  * each step, and what was handled before given back after. */
@@ -1469,11 +1481,7 @@ listener_failed(ListenerRun *self, PyObject **result)
     Py_ssize_t i;
     double duration = perf_counter() - self->run.start;
 
-    PyErr_Fetch(&type, &value, &traceback);
-    PyErr_NormalizeException(&type, &value, &traceback);
-    if (traceback != NULL) {
-        PyException_SetTraceback(value, traceback);
-    }
+    take_raised(&type, &value, &traceback);
     Py_XDECREF(type);
     Py_XDECREF(traceback);
     self->run.failure = value; /* owned */
@@ -2267,69 +2275,71 @@ rest_begin(TimedRun *base)
     return iterator;
 }
 
-static void
-rest_record(RestRun *self, PySendResult status, PyObject *result)
+static int
+rest_record_success(RestRun *self, PySendResult status, double duration)
 {
-    /* the call is over (``status``: PYGEN_RETURN with ``result``, or PYGEN_ERROR
-     * with its exception set, kept as it is); never fails */
+    /* an untraced call that succeeded (a status below 400): recorded in its
+     * series, found here, and an interaction callback acknowledged; 1, else 0
+     * (nothing done); never fails */
     RestHook *hook = self->hook;
-    double duration = perf_counter() - self->run.start;
-    PyObject *outcome, *key, *series, *type = NULL, *error = NULL, *traceback = NULL;
+    PyObject *outcome, *key, *series;
     long code = -1;
 
-    task_entry_close(&self->open, hook->calls);
-    if (self->traced) {
-        if (status == PYGEN_ERROR) {
-            PyErr_Fetch(&type, &error, &traceback);
-            PyErr_NormalizeException(&type, &error, &traceback);
-            if (traceback != NULL && error != NULL) {
-                PyException_SetTraceback(error, traceback);
-            }
-        }
-        rest_traced_end(self, error == NULL ? Py_None : error,
-                        status == PYGEN_RETURN && result != NULL ? result : Py_None, duration);
-        if (status == PYGEN_ERROR) {
-            PyErr_Restore(type, error, traceback);
-        }
-        return;
-    }
     if (status == PYGEN_RETURN && PyLong_CheckExact(self->status)) {
         code = PyLong_AsLong(self->status);
         if (code == -1) {
             PyErr_Clear();
         }
     }
-    if (code >= 0 && code < 400) { /* a success: its series, found here */
+    if (code < 0 || code >= 400) {
+        return 0;
+    }
+    {
         PyObject *make_args[3] = {self->method, self->template, self->status};
         key = PyTuple_Pack(3, self->method, self->template, self->status);
         if (key == NULL) {
             PyErr_Clear();
-            return;
+            return 1;
         }
         series = cached_answer(hook->series, key, hook->series_for, make_args, 3,
                                MAX_REST_SERIES);
         Py_DECREF(key);
-        record_in_series(&hook->layout, series, duration);
-        Py_XDECREF(series);
-        if (self->template == hook->callback
-            || PyObject_RichCompareBool(self->template, hook->callback, Py_EQ) == 1) {
-            outcome = PyObject_CallOneArg(hook->acknowledged, self->route);
-            Py_XDECREF(outcome);
-        }
-        PyErr_Clear(); /* acknowledged() reports its own errors */
-        return;
     }
+    record_in_series(&hook->layout, series, duration);
+    Py_XDECREF(series);
+    if (self->template == hook->callback
+        || PyObject_RichCompareBool(self->template, hook->callback, Py_EQ) == 1) {
+        outcome = PyObject_CallOneArg(hook->acknowledged, self->route);
+        Py_XDECREF(outcome);
+    }
+    PyErr_Clear(); /* acknowledged() reports its own errors */
+    return 1;
+}
+
+static void
+rest_record(RestRun *self, PySendResult status, PyObject *result)
+{
+    /* the call is over (``status``: PYGEN_RETURN with ``result``, or PYGEN_ERROR
+     * with its exception set, kept as it is): traced, traced_end's; untraced, a
+     * success recorded here and anything else finished()'s; never fails */
+    RestHook *hook = self->hook;
+    double duration = perf_counter() - self->run.start;
+    PyObject *outcome, *type = NULL, *error = NULL, *traceback = NULL;
+
+    task_entry_close(&self->open, hook->calls);
     if (status == PYGEN_ERROR) {
-        PyErr_Fetch(&type, &error, &traceback);
-        PyErr_NormalizeException(&type, &error, &traceback);
-        if (traceback != NULL && error != NULL) {
-            PyException_SetTraceback(error, traceback);
-        }
+        take_raised(&type, &error, &traceback);
     }
-    outcome = PyObject_CallFunction(hook->finished, "OOOd", self->route, (PyObject *)self,
-                                    error == NULL ? Py_None : error, duration);
-    Py_XDECREF(outcome);
-    PyErr_Clear(); /* finished() reports its own errors */
+    if (self->traced) {
+        rest_traced_end(self, error == NULL ? Py_None : error,
+                        status == PYGEN_RETURN && result != NULL ? result : Py_None, duration);
+    }
+    else if (!rest_record_success(self, status, duration)) {
+        outcome = PyObject_CallFunction(hook->finished, "OOOd", self->route, (PyObject *)self,
+                                        error == NULL ? Py_None : error, duration);
+        Py_XDECREF(outcome);
+        PyErr_Clear(); /* finished() reports its own errors */
+    }
     if (status == PYGEN_ERROR) {
         PyErr_Restore(type, error, traceback);
     }
@@ -2916,11 +2926,7 @@ command_record(CommandRun *self, PySendResult status)
 
     task_entry_close(&self->open, hook->untraced);
     if (status == PYGEN_ERROR) {
-        PyErr_Fetch(&type, &error, &traceback);
-        PyErr_NormalizeException(&type, &error, &traceback);
-        if (traceback != NULL && error != NULL) {
-            PyException_SetTraceback(error, traceback);
-        }
+        take_raised(&type, &error, &traceback);
         failed = error != NULL && PyObject_IsInstance(error, PyExc_Exception) == 1;
     }
     ended = subject_description(hook, self->subject,
@@ -2991,11 +2997,7 @@ command_traced_end(CommandRun *self, PySendResult status)
     PyObject *type = NULL, *error = NULL, *traceback = NULL, *outcome;
 
     if (status == PYGEN_ERROR) {
-        PyErr_Fetch(&type, &error, &traceback);
-        PyErr_NormalizeException(&type, &error, &traceback);
-        if (traceback != NULL && error != NULL) {
-            PyException_SetTraceback(error, traceback);
-        }
+        take_raised(&type, &error, &traceback);
     }
     {
         PyObject *end_args[4] = {hook->rt, self->subject,

@@ -252,14 +252,6 @@ def _request_hook(original: Callable[..., Any], own_session: bool) -> Callable[.
     return request
 
 
-def _reset(token: Token[Any]) -> None:
-    """What the call's start made current is no longer (``_begin``'s token)."""
-    if token.var is CURRENT:
-        CURRENT.reset(token)
-    else:
-        otel_context.detach(token)
-
-
 def _begin(rt: runtime.Runtime, route: Any, template: str) -> tuple[Span | None, Token[Any] | None]:
     """When tracing: the call's span (None: dropped), made current (the token:
     of ``spans.CURRENT`` when the proxy is in the context, else of the
@@ -421,7 +413,10 @@ def _end(
         report("rest end")
     if token is not None:
         try:
-            _reset(token)
+            if token.var is CURRENT:
+                CURRENT.reset(token)
+            else:
+                otel_context.detach(token)
         except Exception:
             report("rest end")
 
