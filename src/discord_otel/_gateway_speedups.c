@@ -16,6 +16,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#ifdef HAVE_FORK
+#include <pthread.h>
+#endif
 
 static PyObject *str_span_processors;
 static PyObject *str_channel;
@@ -2039,6 +2042,72 @@ static PyObject *asyncio_current_task;  /* _asyncio.current_task, or NULL */
 static PyObject *asyncio_current_tasks; /* _asyncio._current_tasks, or NULL */
 static PyObject *asyncio_running_loop;  /* _asyncio.get_running_loop */
 
+/* The running loop, remembered. On 3.11 asyncio's get_running_loop makes a
+ * getpid() system call each time (to tell a forked child), which costs ~1-2 us
+ * on a virtual machine once its side effects are counted, several times per
+ * command. The loop found last is taken to be running while its _thread_id
+ * (set by BaseEventLoop.run_forever as it starts, cleared as it stops; only
+ * one loop runs in a thread) is this thread and no fork happened since. A loop
+ * without an int _thread_id (uvloop) is asked for every time. */
+static PyObject *remembered_loop;    /* a weak reference, or NULL */
+static PyObject *str_thread_id;
+static volatile int forked_since;    /* set in a forked child */
+
+#ifdef HAVE_FORK
+static void
+forget_loop_in_child(void)
+{
+    forked_since = 1; /* only a flag: no Python object is touched in the handler */
+}
+#endif
+
+static int
+running_here(PyObject *loop)
+{
+    /* 1: loop runs in this thread (per its _thread_id); 0: unknown; never fails */
+    PyObject *thread_id = PyObject_GetAttr(loop, str_thread_id);
+    int here = 0;
+
+    if (thread_id == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (PyLong_CheckExact(thread_id)) {
+        unsigned long ident = PyLong_AsUnsignedLong(thread_id);
+        here = ident == PyThread_get_thread_ident() && !PyErr_Occurred();
+        PyErr_Clear();
+    }
+    Py_DECREF(thread_id);
+    return here;
+}
+
+static PyObject *
+running_loop(void)
+{
+    /* a new reference to the running loop, or NULL with an error */
+    PyObject *loop;
+
+    if (forked_since) {
+        forked_since = 0;
+        Py_CLEAR(remembered_loop);
+    }
+    if (remembered_loop != NULL) {
+        loop = PyWeakref_GET_OBJECT(remembered_loop);
+        if (loop != Py_None && running_here(loop)) {
+            return Py_NewRef(loop);
+        }
+    }
+    loop = PyObject_CallNoArgs(asyncio_running_loop);
+    if (loop != NULL && running_here(loop)) {
+        PyObject *reference = PyWeakref_NewRef(loop, NULL);
+        if (reference == NULL) {
+            PyErr_Clear();
+        }
+        Py_XSETREF(remembered_loop, reference);
+    }
+    return loop;
+}
+
 static PyObject *
 current_task_or_none(void)
 {
@@ -2050,7 +2119,7 @@ current_task_or_none(void)
         task = PyObject_CallNoArgs(asyncio_current_task);
     }
     else {
-        loop = PyObject_CallNoArgs(asyncio_running_loop);
+        loop = running_loop();
         task = loop == NULL ? NULL : PyDict_GetItemWithError(asyncio_current_tasks, loop);
         Py_XINCREF(task);
         Py_XDECREF(loop);
@@ -3693,6 +3762,15 @@ PyInit__gateway_speedups(void)
             PyErr_SetString(PyExc_ImportError, "asyncio's current task is out of reach");
             return NULL;
         }
+        if ((str_thread_id = PyUnicode_InternFromString("_thread_id")) == NULL) {
+            return NULL;
+        }
+#ifdef HAVE_FORK
+        if (pthread_atfork(NULL, NULL, forget_loop_in_child) != 0) {
+            PyErr_SetString(PyExc_ImportError, "pthread_atfork failed");
+            return NULL;
+        }
+#endif
     }
     if ((one = PyLong_FromLong(1)) == NULL) {
         return NULL;
