@@ -26,3 +26,11 @@ def encode_pieces(
     trace_state_field: Callable[[Any], bytes],
     reads_fields_directly: Callable[[type], bool],
 ) -> list[bytes | None]: ...
+
+class QueueEmit:
+    """A batch processor's ``emit`` without a system call per item."""
+
+    def __init__(
+        self, batch: Any, queue: Any, max_queue_size: int, max_export_batch_size: int
+    ) -> None: ...
+    def __call__(self, item: Any) -> None: ...

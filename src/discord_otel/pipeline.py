@@ -13,6 +13,7 @@ down within a fixed time.
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import threading
@@ -38,6 +39,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from discord_otel.scrub import scrub_span
+
+try:  # the batch processor behind the SDK's span and log processors (private)
+    from opentelemetry.sdk._shared_internal import BatchProcessor as _SdkBatchProcessor
+except ImportError:  # another SDK version: its own emit is used
+    _SdkBatchProcessor = None  # type: ignore[assignment,misc]
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +126,32 @@ def _queue_length(processor: Any) -> int:
     batch = getattr(processor, "_batch_processor", None)
     queue = getattr(batch, "_queue", None)
     return len(queue) if queue is not None else 0
+
+
+def queue_emitter(batch: Any) -> Callable[[Any], None]:
+    """What puts an ended span in ``batch``'s queue (``batch`` being a batch span
+    processor's ``_batch_processor``): its ``emit``; or, where the compiled half
+    is in use and ``batch`` is the SDK's own ``BatchProcessor`` as this version
+    knows it, the same without the ``getpid()`` system call ``emit`` makes per
+    item (``QueueEmit`` in _otlp_speedups.c)."""
+    emit: Callable[[Any], None] = batch.emit
+    encoding = sys.modules.get("discord_otel.otlp_encoding")
+    compiled = getattr(encoding, "speedups", None)
+    if compiled is None or _SdkBatchProcessor is None or type(batch) is not _SdkBatchProcessor:
+        return emit
+    queue = getattr(batch, "_queue", None)
+    max_queue_size = getattr(batch, "_max_queue_size", None)
+    max_batch = getattr(batch, "_max_export_batch_size", None)
+    if (
+        type(queue) is not collections.deque
+        or type(max_queue_size) is not int
+        or queue.maxlen != max_queue_size
+        or type(max_batch) is not int
+        or type(getattr(batch, "_shutdown", None)) is not bool
+        or not hasattr(batch, "_worker_awaken")
+    ):
+        return emit
+    return compiled.QueueEmit(batch, queue, max_queue_size, max_batch)  # type: ignore[no-any-return]
 
 
 def _encodes_scrubbed(exporter: SpanExporter) -> bool:

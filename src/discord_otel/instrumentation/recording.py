@@ -150,12 +150,13 @@ def _end_call(processor: Any) -> Callable[[Any], None]:
     queued (``SafeSpanExporter.end_call``)."""
     if type(processor) is not BatchSpanProcessor:
         return processor.on_end  # type: ignore[no-any-return]
-    from discord_otel.pipeline import SafeSpanExporter
+    from discord_otel.pipeline import SafeSpanExporter, queue_emitter
 
     batch = processor._batch_processor
     exporter = batch._exporter
-    encoder = exporter.end_call(batch.emit) if type(exporter) is SafeSpanExporter else None
-    return batch.emit if encoder is None else encoder
+    emit = queue_emitter(batch)
+    encoder = exporter.end_call(emit) if type(exporter) is SafeSpanExporter else None
+    return emit if encoder is None else encoder
 
 
 _TRACE_ID_LOW_BITS = TraceIdRatioBased.TRACE_ID_LIMIT
