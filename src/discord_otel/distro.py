@@ -150,11 +150,12 @@ def load_instrumentation(name: str, instrumentor_class: Any, **kwargs: Any) -> b
         # is recorded while the query's span is current (its exemplar).
         AsyncPGMetricsInstrumentor().instrument(**kwargs)
         if _traces_exported():
-            from discord_otel.asyncpg_spans import skip_under_sampled_out
+            from discord_otel.asyncpg_spans import skip_under_sampled_out, use_query_tracer
 
             instrumentor = instrumentor_class(capture_parameters=settings.capture_sql_parameters)
             skip_under_sampled_out(instrumentor)  # a dropped event's queries make no span
             instrumentor.instrument(**kwargs)
+            use_query_tracer(instrumentor)  # the others' spans are made the cheap way
         else:  # spans only, and none would be exported: don't pay for them per query
             logger.debug("discord-otel: no spans exported, asyncpg span instrumentation off")
         return True

@@ -364,6 +364,30 @@ def start_span(
     )
 
 
+def plain_attributes(
+    tracer: trace.Tracer, attributes: types.Attributes
+) -> dict[str, types.AttributeValue] | None:
+    """Another instrumentation's span attributes as :func:`start_span` takes them
+    (a new plain dict), where the SDK would keep them unchanged: string keys,
+    ``str``/``bool``/``int``/``float`` values, no more than the tracer's limit.
+    None where any would need the SDK's cleaning (the caller starts the span
+    through the SDK then)."""
+    if not attributes:
+        return {}
+    plain: dict[str, types.AttributeValue] = {}
+    for key, value in attributes.items():
+        if type(key) is not str or not key or type(value) not in _PLAIN_VALUE_TYPES:
+            return None
+        plain[key] = value
+    pipeline = _pipeline_for(tracer)
+    if pipeline is None or len(plain) > pipeline.max_attributes:
+        return None
+    return plain
+
+
+_PLAIN_VALUE_TYPES = frozenset((str, bool, int, float))
+
+
 def _sdk_start(
     tracer: trace.Tracer,
     name: str,

@@ -45,7 +45,6 @@ from urllib.parse import urlsplit
 
 import discord.http
 import discord.webhook.async_
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
@@ -60,8 +59,9 @@ from discord_otel.instrumentation.spans import (
     CURRENT,
     PROXY_CONTEXT,
     current,
+    make_current,
     otel_current,
-    standing_for,
+    reset_current,
 )
 
 INTERACTION_CALLBACK = "/interactions/{webhook_id}/{webhook_token}/callback"
@@ -284,9 +284,7 @@ def _begin(rt: runtime.Runtime, route: Any, template: str) -> tuple[Span | None,
             semconv.SERVER_ADDRESS: _host(str(getattr(route, "BASE", ""))),
         },
     )
-    if proxied:
-        return span, CURRENT.set(standing_for(span, rt.tracer, discord_span))
-    return span, otel_context.attach(trace.set_span_in_context(span))
+    return span, make_current(span, rt.tracer, discord_span, proxied)
 
 
 def _finish(
@@ -413,10 +411,7 @@ def _end(
         report("rest end")
     if token is not None:
         try:
-            if token.var is CURRENT:
-                CURRENT.reset(token)
-            else:
-                otel_context.detach(token)
+            reset_current(token)
         except Exception:
             report("rest end")
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -378,6 +379,26 @@ def standing_for(real: Span, tracer: Tracer, parent: DiscordSpan | None) -> Disc
     span.real = real
     span.parent = parent
     return span
+
+
+def make_current(
+    real: Span, tracer: Tracer, parent: DiscordSpan | None, proxied: bool
+) -> Token[Any]:
+    """Make ``real``, a span just started under ``parent`` (the current Discord
+    span), the current span: through ``CURRENT`` where the proxy is the current
+    context (``proxied``), else by attaching a context. Undone by
+    :func:`reset_current`."""
+    if proxied:
+        return CURRENT.set(standing_for(real, tracer, parent))
+    return otel_context.attach(trace.set_span_in_context(real))
+
+
+def reset_current(token: Token[Any]) -> None:
+    """Undo :func:`make_current`."""
+    if token.var is CURRENT:
+        CURRENT.reset(token)
+    else:
+        otel_context.detach(token)
 
 
 def leave(tokens: EnterTokens) -> None:
