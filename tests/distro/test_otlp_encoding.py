@@ -127,6 +127,9 @@ EVERY_VALUE_TYPE: dict[str, Any] = {
     "float": 0.25,
     "float.zero": 0.0,
     "float.negative": -1.5e300,
+    "float.negative-zero": -0.0,
+    "float.infinite": float("-inf"),
+    "float.tiny": 5e-324,
     "seq.str": ("a", "", "é"),
     "seq.int": (1, -2, 2**63 - 1),
     "seq.float": (0.5, -0.0),
@@ -294,6 +297,7 @@ def _manual_spans() -> list[ReadableSpan]:
         "int.enum": _Color.RED,
         "str.subclass": _Name("sub"),
         "float.int-valued": 3.0,
+        "\udc80 surrogate key": 0.5,  # not UTF-8 encodable: skipped
     }
     return [
         ReadableSpan(

@@ -54,6 +54,8 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
+    INVALID_SPAN,
+    INVALID_SPAN_CONTEXT,
     Link,
     NonRecordingSpan,
     ProxyTracer,
@@ -93,6 +95,7 @@ class _Pipeline:
         "limits",
         "max_attributes",
         "new_span_id",
+        "new_trace_id",
         "random_ids",
         "resource",
         "root_bound",
@@ -131,6 +134,11 @@ class _Pipeline:
             functools.partial(random.getrandbits, 64)
             if self.standard_ids
             else self.id_generator.generate_span_id
+        )
+        self.new_trace_id: Callable[[], int] = (
+            functools.partial(random.getrandbits, 128)
+            if self.standard_ids
+            else self.id_generator.generate_trace_id
         )
         # What root_sampler answers: the root rule, when some roots come out dropped.
         bound = self.root_bound
@@ -293,7 +301,11 @@ def start_span(
     if pipeline is None:
         return _sdk_start(tracer, name, parent, kind, attributes, links, start_time, parent_context)
     parent_span_context: SpanContext | None = (
-        parent._context if type(parent) is RecordingSpan else parent.get_span_context()
+        parent._context
+        if type(parent) is RecordingSpan
+        else INVALID_SPAN_CONTEXT
+        if parent is INVALID_SPAN  # a root (no call needed)
+        else parent.get_span_context()
     )
     assert parent_span_context is not None
     # unpacked at once (see dropped_child) rather than by six property calls
@@ -305,8 +317,8 @@ def start_span(
         random_ids = bool(parent_flags & _RANDOM_TRACE_ID)
     else:
         parent_span_context = None
-        if not trace_id:  # none decided on (or drawn as 0, the invalid id)
-            trace_id = pipeline.id_generator.generate_trace_id()
+        if not trace_id:  # none decided on (or drawn as 0, the invalid id: drawn again)
+            trace_id = pipeline.new_trace_id() or pipeline.id_generator.generate_trace_id()
         random_ids = pipeline.random_ids
     if parent_span_context is not None and pipeline.usual_parent_based and not parent_remote:
         if not parent_flags & _SAMPLED:

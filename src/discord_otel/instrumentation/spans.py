@@ -385,7 +385,9 @@ class StandingSpan(DiscordSpan):
         a context sees the same span context as before."""
         real = self.real
         if real is not None and type(real) not in NON_RECORDING_TYPES:
-            self.real = NonRecordingSpan(real.get_span_context())
+            context = real.get_span_context()
+            real = self.real = _new_span(NonRecordingSpan)
+            real._context = context  # NonRecordingSpan.__init__, inlined
         self.parent = None
 
 
