@@ -2092,9 +2092,13 @@ running_loop(void)
         Py_CLEAR(remembered_loop);
     }
     if (remembered_loop != NULL) {
-        loop = PyWeakref_GET_OBJECT(remembered_loop);
-        if (loop != Py_None && running_here(loop)) {
-            return Py_NewRef(loop);
+        loop = PyWeakref_GET_OBJECT(remembered_loop); /* borrowed: held while asked */
+        if (loop != Py_None) {
+            Py_INCREF(loop);
+            if (running_here(loop)) {
+                return loop;
+            }
+            Py_DECREF(loop);
         }
     }
     loop = PyObject_CallNoArgs(asyncio_running_loop);
