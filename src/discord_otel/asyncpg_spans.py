@@ -34,11 +34,9 @@ from opentelemetry.util import types
 from discord_otel.instrumentation import recording
 from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
-    PROXY_CONTEXT,
-    current,
+    current_parent,
     in_dropped_event,
     make_current,
-    otel_current,
     reset_current,
 )
 
@@ -167,15 +165,9 @@ class _CurrentSpan:
         self.span: Span = INVALID_SPAN
         self.token: Token[Any] | None = None
         try:
-            proxied = otel_current() is PROXY_CONTEXT
-            discord_span = current() if proxied else None
-            parent: Span
-            if not proxied:
-                parent = trace.get_current_span()
-            elif discord_span is None:
-                parent = INVALID_SPAN
-            else:
-                parent = discord_span.materialise()
+            parent, discord_span, proxied = current_parent()
+            if parent is None:  # under a dropped event: no span (as the hooks skip it)
+                return self.span
             span = self.span = recording.start_span(
                 self.tracer, self.name, parent, self.kind, self.attributes, None, self.start_time
             )

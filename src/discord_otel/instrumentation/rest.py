@@ -45,8 +45,7 @@ from urllib.parse import urlsplit
 
 import discord.http
 import discord.webhook.async_
-from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from discord_otel import semconv
 from discord_otel.instrumentation import gateway, recording, runtime
@@ -58,7 +57,7 @@ from discord_otel.instrumentation.safety import report
 from discord_otel.instrumentation.spans import (
     CURRENT,
     PROXY_CONTEXT,
-    current,
+    current_parent,
     make_current,
     otel_current,
     reset_current,
@@ -256,19 +255,9 @@ def _begin(rt: runtime.Runtime, route: Any, template: str) -> tuple[Span | None,
     """When tracing: the call's span (None: dropped), made current (the token:
     of ``spans.CURRENT`` when the proxy is in the context, else of the
     OpenTelemetry context)."""
-    discord_span = None
-    proxied = otel_current() is PROXY_CONTEXT
-    if proxied:  # the usual case: a Discord span is current
-        discord_span = current()
-        parent: Span
-        if discord_span is None:
-            parent = INVALID_SPAN
-        elif discord_span.sampled_out:  # known dropped: no span, nothing to look up
-            return None, None
-        else:
-            parent = discord_span.materialise()
-    else:
-        parent = trace.get_current_span()
+    parent, discord_span, proxied = current_parent()
+    if parent is None:  # under a dropped event: no span, nothing to look up
+        return None, None
     span = recording.dropped_child(rt.tracer, parent)
     if span is not None:  # dropped: nothing to describe, and the current context is as unsampled
         return None, None

@@ -406,6 +406,21 @@ def standing_for(real: Span, tracer: Tracer, parent: DiscordSpan | None) -> Stan
     return span
 
 
+def current_parent() -> tuple[Span | None, DiscordSpan | None, bool]:
+    """What a span started now (a REST call's, a query's) goes under: its parent
+    (None under an event the sampler dropped as it arrived: nothing started now
+    can record), the current Discord span and whether the proxy is the current
+    context (those two for :func:`make_current`)."""
+    if otel_current() is not PROXY_CONTEXT:
+        return trace.get_current_span(), None, False
+    discord_span = current()  # the usual case: the proxy forwards to it
+    if discord_span is None:
+        return INVALID_SPAN, None, True
+    if discord_span.sampled_out:  # known dropped: nothing to look up
+        return None, discord_span, True
+    return discord_span.materialise(), discord_span, True
+
+
 def make_current(
     real: Span, tracer: Tracer, parent: DiscordSpan | None, proxied: bool
 ) -> Token[Any]:
